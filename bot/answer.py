@@ -1,0 +1,83 @@
+"""Extractive answers and abstention, on plain data (hits in, :class:`~bot.records.Answer` out).
+
+The answer text is built only from source spans, each marked ``[n]`` and listed in ``citations``; the only
+other words are the fixed templates below. When the source does not answer, the answer abstains and the
+nearest passages go under ``related`` only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.records import Answer, Chunk, Citation, Hit
+from bot.retrieval import Vocabulary
+
+ANSWER_LEAD = "From the source:"
+ABSTAIN_TEXT = (
+    "The source does not answer this question, so no answer is given. "
+    "The nearest passages are listed as related, not as an answer."
+)
+EMPTY_TEXT = "The source does not answer this question: nothing in it matches."
+# USAN/INN stems of drug names: a question naming a drug the corpus never mentions is out of scope.
+_DRUG_STEM_RE = re.compile(
+    r"(mab|nib|lisib|parib|ciclib|platin|taxel|rubicin|mustine|tecan|zomib|degib|rafenib|metinib|tinib|"
+    r"sertib|lukast|prazole|statin|sartan|pril|olol|cycline|floxacin|mycin|cillin|azole|vir|dronate|"
+    r"gliptin|glutide|parin|xaban|gatran)$"
+)
+_LIST_MARK_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
+SUPPORT_MARGIN = 0.04  # a further passage is quoted if its cosine is within this of the best one
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    min_dense: float = 0.30
+    support_dense: float = 0.50
+    max_citations: int = 2
+
+
+def display(chunk: Chunk) -> str:
+    """A chunk as one line of markdown made only of its own words (a row as 'context: cells')."""
+    if chunk.kind == "table_row" and len(chunk.cells) >= 2:
+        return f"{chunk.context}: " + " — ".join(chunk.cells[1:])
+    text = _LIST_MARK_RE.sub("", chunk.text, count=1) if chunk.kind == "list_item" else chunk.text
+    return " ".join(text.split())
+
+
+def abstain_reason(question: str, hits: Sequence[Hit], vocabulary: Vocabulary, th: Thresholds) -> str | None:
+    """Why the source does not answer ``question`` (None: it does)."""
+    if not hits:
+        return "no passage matches"
+    best = max(h.dense for h in hits)
+    if best < th.min_dense:
+        return f"best similarity {best:.2f} is below {th.min_dense:.2f}"
+    unsupported = vocabulary.unsupported(question)
+    drugs = [t for t in unsupported if _DRUG_STEM_RE.search(t)]
+    if drugs:
+        return f"names a drug the source does not mention: {', '.join(drugs)}"
+    if unsupported and best < th.support_dense:
+        return f"terms not in the source ({', '.join(unsupported)}) and best similarity {best:.2f}"
+    return None
+
+
+def compose(question: str, hits: Sequence[Hit], vocabulary: Vocabulary, th: Thresholds) -> Answer:
+    """An extractive answer citing the best passages, or an abstention listing them as related."""
+    reason = abstain_reason(question, hits, vocabulary, th)
+    if reason is not None:
+        related = tuple(Citation.of(n, h.chunk, h.score) for n, h in enumerate(hits[:3], 1))
+        return Answer(question, "abstain", ABSTAIN_TEXT if hits else EMPTY_TEXT, related=related)
+    best = hits[0]
+    chosen = [best]
+    for h in hits[1:]:
+        if len(chosen) >= th.max_citations:
+            break
+        if h.dense >= best.dense - SUPPORT_MARGIN and h.chunk.id not in {c.chunk.id for c in chosen}:
+            chosen.append(h)
+    citations = tuple(Citation.of(n, h.chunk, h.score) for n, h in enumerate(chosen, 1))
+    text = "\n\n".join([ANSWER_LEAD] + [f"> {display(h.chunk)} [{n}]" for n, h in enumerate(chosen, 1)])
+    related = tuple(
+        Citation.of(n, h.chunk, h.score)
+        for n, h in enumerate((h for h in hits if h not in chosen), len(chosen) + 1)
+    )[:3]
+    return Answer(question, "answer", text, citations=citations, related=related)

