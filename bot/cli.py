@@ -161,9 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="run evaluation sets and write a report")
     _add_common(p)
     p.add_argument("sets", nargs="+", help="evaluation files (JSONL)")
-    p.add_argument("--config", action="append", help="dense | bm25 | hybrid | langchain (repeatable)")
+    p.add_argument(
+        "--config",
+        action="append",
+        help="hybrid | dense | bm25 | langchain (repeatable or comma-separated; default all; the first is gated)",
+    )
     p.add_argument("--report", help="folder for results.json, summary.md and report.html")
-    p.add_argument("--min", action="append", metavar="METRIC=VALUE", help="fail below this (repeatable)")
+    p.add_argument(
+        "--min", action="append", metavar="[CONFIG:]METRIC=VALUE", help="exit 1 below this (repeatable)"
+    )
+    p.add_argument(
+        "--max",
+        action="append",
+        metavar="[CONFIG:]METRIC=VALUE",
+        help="exit 1 above this, for lower-is-better metrics such as latency_p95_ms (repeatable)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 

@@ -56,6 +56,28 @@ def resolve_model(model: str) -> tuple[str, str]:
     return model, model
 
 
+def langchain_embeddings(model: str = BUNDLED_MODEL, device: str = "cpu") -> Any:
+    """A ``langchain_huggingface.HuggingFaceEmbeddings`` over the same resolved model, offline.
+
+    For the evaluation's stock-LangChain baseline; vectors are L2-normalised like :class:`Embedder`'s.
+    Raises ModelError if the model cannot be found or loaded (it is never downloaded).
+    """
+    _offline()
+    path, _ = resolve_model(model)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        from langchain_huggingface import HuggingFaceEmbeddings
+
+        return HuggingFaceEmbeddings(
+            model_name=path, model_kwargs={"device": device}, encode_kwargs={"normalize_embeddings": True}
+        )
+    except Exception as exc:  # ImportError, OSError, HF offline errors …
+        raise ModelError(f"cannot load embedding model {model!r} for LangChain: {exc}") from exc
+
+
 class Embedder:
     """Owns the sentence-transformers model. Thread-safe; ``encode_one`` micro-batches concurrent callers."""
 

@@ -45,3 +45,11 @@ class FactError(FaqbotError):
 
 class SettingsError(FaqbotError):
     """An environment override or setting has an invalid value."""
+
+
+class EvalFileError(FaqbotError):
+    """An evaluation file is malformed; the message names the file and each bad line by number."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
