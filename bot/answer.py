@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.records import Answer, Chunk, Citation, Hit
-from bot.retrieval import Vocabulary
+from bot.retrieval import Support, Vocabulary
 
 ANSWER_LEAD = "From the source:"
 ABSTAIN_TEXT = (
@@ -30,10 +30,30 @@ _LIST_MARK_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 SUPPORT_MARGIN = 0.04  # a further passage is quoted if its cosine is within this of the best one
 
 
+_FOLLOWUP_RE = re.compile(
+    r"^\s*(?:and|also|plus|what about|how about|what if|same for|and what about|but|then|ok(?:ay)?,?\s+and)\b",
+    re.I,
+)
+
+
+def followup_query(question: str, history: Sequence[str], vocabulary: Vocabulary) -> str:
+    """The text to search for: an elliptical follow-up ("and the blood work?") is read together with the
+    previous question; a self-contained question stands alone."""
+    if not history:
+        return question
+    if _FOLLOWUP_RE.match(question) or len(vocabulary.salient(question)) <= 1:
+        return f"{history[-1]} {question}"
+    return question
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    min_dense: float = 0.30
+    """Abstention calibration (see ``Settings``; calibrated on tests/data and evals/dev.jsonl)."""
+
+    min_dense: float = 0.20
     support_dense: float = 0.50
+    missing_share: float = 0.75
+    rare_information: float = 4.0
     max_citations: int = 2
 
 
@@ -41,32 +61,48 @@ def display(chunk: Chunk) -> str:
     """A chunk as one line of markdown made only of its own words (a row as 'context: cells')."""
     if chunk.kind == "table_row" and len(chunk.cells) >= 2:
         return f"{chunk.context}: " + " — ".join(chunk.cells[1:])
-    text = _LIST_MARK_RE.sub("", chunk.text, count=1) if chunk.kind == "list_item" else chunk.text
+    text = (
+        _LIST_MARK_RE.sub("", chunk.text, count=1) if chunk.kind in ("list_item", "sentence") else chunk.text
+    )
     return " ".join(text.split())
 
 
-def abstain_reason(question: str, hits: Sequence[Hit], vocabulary: Vocabulary, th: Thresholds) -> str | None:
-    """Why the source does not answer ``question`` (None: it does)."""
+def foreign_terms(support: Support) -> list[str]:
+    """Unsupported terms that name another drug (by its USAN/INN stem) or a drug-label topic the corpus
+    never covers: out of scope whatever the similarity."""
+    drugs = [t for t in support.missing if _DRUG_STEM_RE.search(t)]
+    return drugs + [f"{topic} ({', '.join(support.missing)})" for topic in support.missing_topics]
+
+
+def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds) -> str | None:
+    """Why the source does not answer (None: it does)."""
     if not hits:
         return "no passage matches"
+    foreign = foreign_terms(support)
+    if foreign:
+        return f"asks about what the source never mentions: {'; '.join(foreign)}"
     best = max(h.dense for h in hits)
     if best < th.min_dense:
         return f"best similarity {best:.2f} is below {th.min_dense:.2f}"
-    unsupported = vocabulary.unsupported(question)
-    drugs = [t for t in unsupported if _DRUG_STEM_RE.search(t)]
-    if drugs:
-        return f"names a drug the source does not mention: {', '.join(drugs)}"
-    if unsupported and best < th.support_dense:
-        return f"terms not in the source ({', '.join(unsupported)}) and best similarity {best:.2f}"
+    if support.rarest_missing >= th.rare_information:
+        return f"a specific term the source lacks: {', '.join(support.missing)}"
+    if support.missing_share >= th.missing_share and best < th.support_dense:
+        return (
+            f"{support.missing_share:.0%} of the question's content is not in the source "
+            f"({', '.join(support.missing)}) and the best similarity is {best:.2f}"
+        )
     return None
 
 
-def compose(question: str, hits: Sequence[Hit], vocabulary: Vocabulary, th: Thresholds) -> Answer:
+def abstention(question: str, hits: Sequence[Hit]) -> Answer:
+    related = tuple(Citation.of(n, h.chunk, h.score) for n, h in enumerate(hits[:3], 1))
+    return Answer(question, "abstain", ABSTAIN_TEXT if hits else EMPTY_TEXT, related=related)
+
+
+def compose(question: str, hits: Sequence[Hit], support: Support, th: Thresholds) -> Answer:
     """An extractive answer citing the best passages, or an abstention listing them as related."""
-    reason = abstain_reason(question, hits, vocabulary, th)
-    if reason is not None:
-        related = tuple(Citation.of(n, h.chunk, h.score) for n, h in enumerate(hits[:3], 1))
-        return Answer(question, "abstain", ABSTAIN_TEXT if hits else EMPTY_TEXT, related=related)
+    if abstain_reason(hits, support, th) is not None:
+        return abstention(question, hits)
     best = hits[0]
     chosen = [best]
     for h in hits[1:]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bot.records import Chunk, Document
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 MAX_CHUNK_CHARS = 800
 HEADING_MAX_CHARS = 80
 TITLE_BLOCK_LINE_MAX = 100
@@ -26,6 +26,11 @@ _Emit = Callable[..., None]
 
 _LIST_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _MD_HEADING_RE = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+# A sentence ends at . ! or ? (optionally closed by ** or a citation like [1]) followed by space and a capital.
+_SENTENCE_END_RE = re.compile(r"[.!?](?:\*\*)?(?:\s*\[\d+\])*\s+(?=[A-Z*\[(\"0-9])")
+_ABBREV_END_RE = re.compile(r"(?:\b(?:No|Cat|aka|Inc|Dr|vs|al|Fig|approx|e\.g|i\.e|etc)|\b[A-Z])\.$")
+_BOLD_LABEL_RE = re.compile(r"(?:[-*+•]\s+)?\*\*([^*]{1,60}?)\*\*")
+MIN_SENTENCE_CHARS = 20
 _KEY_VALUE_RE = re.compile(r"^[A-Z][\w .&/()-]{0,30}:\s+\S")
 _PIPE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 
@@ -174,6 +179,9 @@ class Chunker:
             ):
                 j += 1
             emit(blocks[0].start, blocks[j - 1].end, title, "title")
+            if j > 1:  # each metadata line of the block ("CAS No.: …") is also findable on its own
+                for b in blocks[1:j]:
+                    emit(b.start, b.end, title, "field")
             i = j
 
         section = title
@@ -206,14 +214,27 @@ class Chunker:
                     context = f"{section}{SEP}{lead}" if section else lead
                 for start, end in _list_items(block):
                     emit(start, end, context, "list_item")
+                    self._sentences(text, start, end, context, emit)
             else:
                 self._prose(text, block.start, block.end, section, emit)
             i += 1
         return out
 
+    def _sentences(self, text: str, start: int, end: int, context: str, emit: _Emit) -> None:
+        """Sentence sub-chunks of a multi-sentence unit, so answers can cite the one sentence that answers."""
+        spans = sentence_spans(text, start, end)
+        if len(spans) < 2:
+            return
+        label = _BOLD_LABEL_RE.match(text, start, end)
+        if label:
+            context = f"{context}{SEP}{label.group(1).rstrip(':').strip()}" if context else label.group(1)
+        for s_start, s_end in spans:
+            emit(s_start, s_end, context, "sentence")
+
     def _prose(self, text: str, start: int, end: int, context: str, emit: _Emit) -> None:
         if end - start <= self.max_chars:
             emit(start, end, context, "paragraph")
+            self._sentences(text, start, end, context, emit)
             return
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -234,6 +255,7 @@ class Chunker:
                 emit(start, end, context, "paragraph")
                 return
             emit(start + at, start + at + len(piece), context, "paragraph")
+            self._sentences(text, start + at, start + at + len(piece), context, emit)
             cursor = at + len(piece)
 
     def _table(self, text: str, block: _Block, title: str, emit: _Emit) -> None:
@@ -249,6 +271,27 @@ class Chunker:
                 cells = [label, *cells[1:]]
             context = f"{title}{SEP}{label}" if title else label
             emit(line.start, line.end, context, "table_row", header, tuple(cells))
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentence spans of ``text[start:end]`` (list markers and bold labels stay with their sentence)."""
+    spans: list[tuple[int, int]] = []
+    cur = start
+    for m in _SENTENCE_END_RE.finditer(text, start, end):
+        before = text[cur : m.start() + 1]
+        if _ABBREV_END_RE.search(before):
+            continue
+        s, e = _trim(text, cur, m.start() + 1)
+        if e - s >= MIN_SENTENCE_CHARS:
+            spans.append((s, e))
+            cur = m.end()
+    s, e = _trim(text, cur, end)
+    if e > s:
+        if e - s < MIN_SENTENCE_CHARS and spans:
+            spans[-1] = (spans[-1][0], e)
+        else:
+            spans.append((s, e))
+    return spans
 
 
 def _cells(line: str, pipe: bool) -> list[str]:

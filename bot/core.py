@@ -200,17 +200,33 @@ class Bot:
                         self._cache.popitem(last=False)
         return answer
 
-    def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
-        from bot.answer import Thresholds, compose
+    def thresholds(self) -> Any:
+        from bot.answer import Thresholds
 
+        s = self.settings
+        return Thresholds(
+            s.abstain_min_dense,
+            s.abstain_support_dense,
+            s.abstain_missing_share,
+            s.abstain_rare_information,
+            s.max_citations,
+        )
+
+    def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
+        from bot.answer import abstention, compose, followup_query, foreign_terms
+
+        s = self.settings
+        vocabulary = self.searcher.vocabulary
+        query = followup_query(q, hist, vocabulary)
+        support = vocabulary.support(query)
+        if foreign_terms(support):  # another drug or an uncovered label topic: not even a dosing question
+            return abstention(q, self.searcher.search(query, self.embed_query(query), s.top_k, mode))
         if self.dose is not None:
             routed = self.dose.route(q, hist)
             if routed is not None:
                 return routed
-        s = self.settings
-        hits = self.searcher.search(q, self.embed_query(q), s.top_k, mode)
-        th = Thresholds(s.abstain_min_dense, s.abstain_support_dense, s.max_citations)
-        return compose(q, hits, self.searcher.vocabulary, th)
+        hits = self.searcher.search(query, self.embed_query(query), s.top_k, mode)
+        return compose(q, hits, support, self.thresholds())
 
     def passage(self, chunk_id: str) -> Citation:
         """A chunk by id, as a citation (n=0). KeyError-free: raises FaqbotError naming the id."""

@@ -6,8 +6,10 @@ as a ``langchain_core`` retriever for LangChain pipelines.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -16,10 +18,17 @@ import numpy as np
 
 from bot.records import Chunk, Hit
 
-RRF_K = 20
-DENSE_WEIGHT = 1.0
-LEXICAL_WEIGHT = 1.0
+LEXICAL_WEIGHT = 0.2  # weight of the max-normalised BM25 score added to the cosine similarity
 CANDIDATES = 50
+PREFIX_MIN = 5
+# Passages in a bibliography section ("References", "Bibliography", …) cite sources rather than state
+# facts; they are demoted unless the question asks about sources.
+BIBLIOGRAPHY_RE = re.compile(r"^(references|bibliography|sources|citations|works cited|literature)\b", re.I)
+BIBLIOGRAPHY_PENALTY = 0.15
+SOURCE_TERMS = frozenset(
+    {"reference", "cite", "citation", "source", "bibliography", "literature", "publication"}
+)
+MODES = ("hybrid", "dense", "bm25")
 
 # Tokens: words and numbers, keeping inner hyphens/dots/slashes ("946128-88-7", "dose-reduced", "1.5x")
 # and a trailing percent sign ("10%"); compound tokens also yield their parts.
@@ -39,13 +48,16 @@ GENERIC_TERMS = frozenset(
     happened mean means say says said document source protocol guideline guidelines guidance manage
     management managed managing handle handling next step steps action actions give given giving take
     taking taken use used using get got make made go going done info information detail details regard
-    regarding case cases situation approach best way ok okay hi hello thanks thank much many long well""".split()
+    regarding case cases situation approach best way ok okay hi hello thanks thank much many long well
+    number kind type sort see during general time decision decisions material purpose purposes required
+    require participant
+    participants subject subjects individual individuals level""".split()
 )
 
 
 def _stem(tok: str) -> str:
     """A light, predictable plural stemmer (no dictionary): 'toxicities'→'toxicity', 'exams'→'exam'."""
-    if len(tok) > 4 and tok.isalpha():
+    if len(tok) > 3 and tok.isalpha():
         if tok.endswith("ies"):
             return tok[:-3] + "y"
         if tok.endswith("s") and not tok.endswith(("ss", "us", "is")):
@@ -109,20 +121,96 @@ def _edit_distance_le(a: str, b: str, limit: int) -> bool:
     return prev[-1] <= limit
 
 
+@lru_cache(maxsize=1)
+def word_zipf() -> dict[str, float]:
+    """English word frequencies on the Zipf scale (``bot/data/word_zipf.tsv``, made from wordfreq)."""
+    text = resources.files("bot").joinpath("data/word_zipf.tsv").read_text(encoding="utf-8")
+    table: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            word, _, z = line.partition("\t")
+            table[word] = float(z)
+    return table
+
+
+RARE_ZIPF = 3.0  # a word missing from the frequency list is rarer than every listed word
+COMMON_ZIPF = 4.0  # a misspelling of a word at least this common counts as that word
+TYPO_MARGIN = 2.0  # a listed but rare word is read as a misspelling of a word this much more common
+
+
+@lru_cache(maxsize=1)
+def _common_deletes() -> dict[str, str]:
+    """Symmetric-delete index (SymSpell) of common words: each one-letter deletion → the word."""
+    out: dict[str, str] = {}
+    for word, z in word_zipf().items():
+        if z < COMMON_ZIPF or len(word) < 3:
+            continue
+        out.setdefault(word, word)
+        for k in range(len(word)):
+            out.setdefault(word[:k] + word[k + 1 :], word)
+    return out
+
+
+def _common_correction(term: str) -> str | None:
+    """A common word one edit (insert, delete, substitute, swap) away from ``term``, if any."""
+    if len(term) < 3 or not term.isalpha():
+        return None
+    index = _common_deletes()
+    if term in index:
+        return index[term]
+    for k in range(len(term)):
+        cand = index.get(term[:k] + term[k + 1 :])
+        if cand is not None:
+            return cand
+    return None
+
+
+def zipf(term: str) -> float:
+    """How common an English word is (Zipf: 7 'the' … 3 rare). A misspelling of a common word counts as
+    that word; a hyphenated compound is rarer than its rarest part; anything else unknown is rare."""
+    table = word_zipf()
+    known = table.get(term, table.get(term[:-1]) if term.endswith("s") else None)
+    if "-" in term and known is None:
+        return min(zipf(p) for p in term.split("-") if p) - 1.0
+    fixed = _common_correction(term)
+    if fixed is not None and (known is None or table[fixed] >= known + TYPO_MARGIN):
+        return table[fixed]  # "wen" → "when", "mesured" → "measured"
+    return known if known is not None else RARE_ZIPF
+
+
+def information(term: str) -> float:
+    """Specificity of a term: 7 - Zipf (0 for the commonest words, 4 for rare or unknown ones)."""
+    return max(0.0, 7.0 - zipf(term))
+
+
 class Vocabulary:
     """The corpus's lexical vocabulary, for deciding which question terms the corpus supports."""
 
     def __init__(self, tokens: Iterable[str]) -> None:
         self.terms = frozenset(tokens)
-        self._by_prefix: dict[str, list[str]] = {}
-        for t in self.terms:
-            self._by_prefix.setdefault(t[:2], []).append(t)
+        self.sorted_terms = sorted(self.terms)
 
+    def prefix_matches(self, term: str) -> list[str]:
+        """Corpus terms sharing a long prefix with ``term`` ('symptoms' → 'symptomatic')."""
+        if len(term) < PREFIX_MIN or not term.isalpha():
+            return []
+        prefix = term[: max(PREFIX_MIN, len(term) - 3)]
+        out = []
+        i = bisect.bisect_left(self.sorted_terms, prefix)
+        while i < len(self.sorted_terms) and self.sorted_terms[i].startswith(prefix):
+            out.append(self.sorted_terms[i])
+            i += 1
+        return out
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one Vocabulary per loaded index; terms repeat across questions
     def covers(self, term: str) -> bool:
-        """Known term, a synonym of one, or a typo of one (edit distance 1 from 5 letters, 2 from 8)."""
+        """Known term, a synonym or prefix-variant of one, or a typo of one (edit distance 1 from 5 letters,
+        2 from 8)."""
         if term in self.terms or term.isdigit():
             return True
         if any(s in self.terms for s in synonym_groups().get(term, ())):
+            return True
+        if self.prefix_matches(term):
             return True
         limit = 2 if len(term) >= 8 else 1 if len(term) >= 5 else 0
         if not limit:
@@ -131,19 +219,79 @@ class Vocabulary:
         candidates += [s for s in synonym_groups() if abs(len(s) - len(term)) <= limit and s[:1] == term[:1]]
         return any(_edit_distance_le(term, c, limit) for c in candidates)
 
+    def salient(self, question: str) -> list[str]:
+        """Question terms that carry its topic (no stopwords or generic question words), each once. A
+        compound the corpus supports stands for its parts; an unsupported one brings its parts along."""
+        out: list[str] = []
+
+        def add(term: str) -> None:
+            if term not in GENERIC_TERMS and term not in out and len(term) >= 2:
+                out.append(term)
+
+        for raw in _TOKEN_RE.findall(question.lower()):
+            if raw in STOPWORDS:
+                continue
+            tok = _stem(raw.rstrip("%"))
+            add(tok)
+            parts = [_stem(p) for p in re.split(r"[-./%]", raw) if p and p not in STOPWORDS]
+            if len(parts) > 1 and not self.covers(tok):
+                for p in parts:
+                    add(p)
+        return out
+
     def unsupported(self, question: str) -> list[str]:
         """Salient question terms the corpus does not support (in question order, each once)."""
-        out: list[str] = []
-        for tok in tokenize(question):
-            if tok in GENERIC_TERMS or tok in out or len(tok) < 3:
-                continue
-            if not self.covers(tok):
-                out.append(tok)
-        return out
+        return [t for t in self.salient(question) if not self.covers(t)]
+
+    def support(self, question: str) -> Support:
+        """How much of the question's specific content the corpus supports."""
+        terms = self.salient(question)
+        missing = [t for t in terms if not self.covers(t)]
+        total = sum(information(t) for t in terms)
+        lost = sum(information(t) for t in missing)
+        topics = clinical_topics()
+        return Support(
+            tuple(missing),
+            lost / total if total > 0 else 0.0,
+            max((information(t) for t in missing), default=0.0),
+            tuple(sorted({topics[t] for t in missing if t in topics})),
+        )
+
+
+@lru_cache(maxsize=1)
+def clinical_topics() -> dict[str, str]:
+    """term → drug-label topic, from ``bot/data/clinical_topics.txt``."""
+    text = resources.files("bot").joinpath("data/clinical_topics.txt").read_text(encoding="utf-8")
+    table: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        topic, _, terms = line.partition(":")
+        for term in terms.split(","):
+            if term.strip():
+                table[_stem(term.strip().lower())] = topic.strip()
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """Corpus support of a question: the unsupported terms, the share of the question's information
+    they carry (0 = all supported), and the specificity of the rarest one."""
+
+    missing: tuple[str, ...]
+    missing_share: float
+    rarest_missing: float
+    missing_topics: tuple[str, ...] = ()  # drug-label topics asked about that the corpus never mentions
 
 
 class HybridSearcher:
-    """Dense + BM25 search over chunks in index order. Build once per loaded index; ``search`` is cheap."""
+    """Dense + BM25 search over chunks in index order. Build once per loaded index; ``search`` is cheap.
+
+    Fusion is linear: ``cosine + LEXICAL_WEIGHT * bm25 / max(bm25)`` over the union of both candidate
+    lists; ties are broken by index order. Overlapping spans (a sentence and its paragraph) are collapsed
+    to the better-scoring one.
+    """
 
     def __init__(self, chunks: Sequence[Chunk], faiss_index: Any) -> None:
         import bm25s
@@ -152,44 +300,79 @@ class HybridSearcher:
         self.faiss_index = faiss_index
         corpus_tokens = [tokenize(c.embed_text()) for c in self.chunks]
         self.vocabulary = Vocabulary(t for toks in corpus_tokens for t in toks)
+        self._bibliographic = frozenset(
+            i for i, c in enumerate(self.chunks) if BIBLIOGRAPHY_RE.match(c.context)
+        )
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["∅"] for toks in corpus_tokens], show_progress=False)
 
+    def query_terms(self, query: str) -> list[str]:
+        """Query tokens + synonyms + corpus terms sharing a long prefix ('symptoms' → 'symptomatic')."""
+        terms = expand(tokenize(query))
+        out = [t for t in terms if t in self.vocabulary.terms]
+        seen = set(out)
+        for t in terms:
+            for term in self.vocabulary.prefix_matches(t):
+                if term not in seen:
+                    seen.add(term)
+                    out.append(term)
+        return out
+
     def lexical_scores(self, query: str) -> np.ndarray:
-        tokens = [t for t in expand(tokenize(query)) if t in self.vocabulary.terms]
+        tokens = self.query_terms(query)
         if not tokens:
             return np.zeros(len(self.chunks), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
 
     def search(self, query: str, vector: np.ndarray, k: int = 5, mode: str = "hybrid") -> list[Hit]:
-        """Top ``k`` hits, best first; ``mode`` is ``hybrid``, ``dense`` or ``bm25``. Ties: index order."""
+        """Top ``k`` hits, best first; ``mode`` is ``hybrid``, ``dense`` or ``bm25``."""
         n = len(self.chunks)
         if n == 0 or k <= 0:
             return []
-        depth = min(n, max(CANDIDATES, k))
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r} (expected one of {', '.join(MODES)})")
+        depth = min(n, max(CANDIDATES, 4 * k))
         q = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
         d_scores, d_ids = self.faiss_index.search(q, depth)
-        dense_rank = [int(i) for i in d_ids[0] if i >= 0]
-        dense_score = {int(i): float(s) for i, s in zip(d_ids[0], d_scores[0], strict=True) if i >= 0}
+        dense = {int(i): float(s) for i, s in zip(d_ids[0], d_scores[0], strict=True) if i >= 0}
         lex = self.lexical_scores(query) if mode != "dense" else np.zeros(n, dtype=np.float32)
-        if mode != "dense":
+        lex_max = float(lex.max()) if n else 0.0
+        lex_top: list[int] = []
+        if lex_max > 0:
             top = np.argpartition(-lex, depth - 1)[:depth] if depth < n else np.arange(n)
-            lex_rank = sorted((int(i) for i in top if lex[i] > 0), key=lambda i: (-lex[i], i))
+            lex_top = [int(i) for i in top if lex[i] > 0]
+        if mode == "dense":
+            candidates = set(dense)
+        elif mode == "bm25":
+            candidates = set(lex_top)
         else:
-            lex_rank = []
-        fused: dict[int, float] = {}
-        if mode in ("hybrid", "dense"):
-            for r, i in enumerate(dense_rank):
-                fused[i] = fused.get(i, 0.0) + DENSE_WEIGHT / (RRF_K + r + 1)
-        if mode in ("hybrid", "bm25"):
-            for r, i in enumerate(lex_rank):
-                fused[i] = fused.get(i, 0.0) + LEXICAL_WEIGHT / (RRF_K + r + 1)
-        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
-        hits = []
-        for i in order:
-            dense = dense_score[i] if i in dense_score else float(self.faiss_index.reconstruct(i) @ q[0])
-            hits.append(Hit(self.chunks[i], fused[i], dense, float(lex[i])))
+            candidates = set(dense) | set(lex_top)
+        for i in candidates - set(dense):
+            dense[i] = float(self.faiss_index.reconstruct(i) @ q[0])
+        lex_norm = (lambda i: float(lex[i]) / lex_max) if lex_max > 0 else (lambda i: 0.0)
+        demote = self._bibliographic if not SOURCE_TERMS.intersection(tokenize(query)) else frozenset()
+
+        def score(i: int) -> float:
+            if mode == "dense":
+                return dense[i]
+            if mode == "bm25":
+                return float(lex[i])
+            return dense[i] + LEXICAL_WEIGHT * lex_norm(i) - (BIBLIOGRAPHY_PENALTY if i in demote else 0.0)
+
+        scored = sorted(((score(i), i) for i in candidates), key=lambda t: (-t[0], t[1]))
+        hits: list[Hit] = []
+        for s, i in scored:
+            c = self.chunks[i]
+            if any(_overlaps(c, h.chunk) for h in hits):
+                continue
+            hits.append(Hit(c, s, dense[i], float(lex[i])))
+            if len(hits) >= k:
+                break
         return hits
+
+
+def _overlaps(a: Chunk, b: Chunk) -> bool:
+    return a.source == b.source and a.start < b.end and b.start < a.end
 
 
 def to_langchain_document(hit: Hit) -> Any:

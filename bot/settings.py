@@ -42,10 +42,18 @@ class Settings:
     top_k: int = _doc("Passages considered per question.", 5)
     max_citations: int = _doc("Most passages quoted in one extractive answer.", 2)
     abstain_min_dense: float = _doc(
-        "Abstain when the best cosine similarity is below this, whatever else matches.", 0.30
+        "Abstain when the best cosine similarity is below this, whatever else matches.", 0.20
     )
     abstain_support_dense: float = _doc(
-        "Below this cosine similarity, every salient question term must be found in the corpus.", 0.50
+        "Abstain below this cosine similarity when most of the question is not in the corpus.", 0.50
+    )
+    abstain_missing_share: float = _doc(
+        "'Most of the question': share of its information (rare words weigh more) the corpus lacks.", 0.75
+    )
+    abstain_rare_information: float = _doc(
+        "Abstain when the question needs a word this specific (7 - Zipf frequency; 4 = unknown word) that "
+        "the corpus lacks.",
+        4.0,
     )
     max_question_chars: int = _doc("Longest accepted question, in characters.", 2000)
     max_history_turns: int = _doc("Most earlier turns read for follow-up questions.", 10)
