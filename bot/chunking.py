@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bot.records import Chunk, Document
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 MAX_CHUNK_CHARS = 800
 HEADING_MAX_CHARS = 80
 TITLE_BLOCK_LINE_MAX = 100

@@ -170,6 +170,9 @@ class Bot:
 
     # ---- asking --------------------------------------------------------------------------------------
     def embed_query(self, question: str) -> np.ndarray:
+        """The question's vector, misspellings corrected first when an index is loaded."""
+        if self.searcher is not None:
+            question = self.searcher.vocabulary.corrected(question)
         return self.embedder.encode_one(question)
 
     def search(self, question: str, k: int | None = None, mode: str = "hybrid") -> list[Hit]:

@@ -5,8 +5,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
+
+_LINK_RE = re.compile(r"\[([^\]]*)\]\((?:[^)]*)\)")
+_URL_RE = re.compile(r"<?https?://[^\s>\])]+>?")
+_TEX = (("\\geq", "≥"), ("\\leq", "≤"), ("\\times", "×"), ("$", ""), ("**", ""), ("__", ""))
+
+
+def plain(text: str) -> str:
+    """Markdown/TeX reduced to its words: '[drugs.com](https://…)' → 'drugs.com', '$>10x$' → '>10x'."""
+    text = _LINK_RE.sub(r"\1", text)
+    text = _URL_RE.sub("", text)
+    for old, new in _TEX:
+        text = text.replace(old, new)
+    return text
+
 
 Route = Literal["answer", "abstain", "decision", "no_rule", "clarify"]
 ROUTES: tuple[str, ...] = ("answer", "abstain", "decision", "no_rule", "clarify")
@@ -40,12 +55,13 @@ class Chunk:
     cells: tuple[str, ...] = ()
 
     def embed_text(self) -> str:
-        """What gets embedded and indexed lexically: the context, then the text (rows as labelled cells)."""
+        """What gets embedded and indexed lexically: the context, then the text (rows as labelled cells),
+        with markup (emphasis, link targets, URLs, TeX dollars) reduced to plain words."""
         if self.kind == "table_row" and self.header and self.cells:
             body = " | ".join(f"{h}: {c}" for h, c in zip(self.header, self.cells, strict=False))
         else:
             body = self.text
-        return f"{self.context}\n{body}" if self.context else body
+        return plain(f"{self.context}\n{body}" if self.context else body)
 
     def to_dict(self) -> dict[str, Any]:
         return {

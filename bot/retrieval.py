@@ -108,17 +108,26 @@ def expand(tokens: Iterable[str]) -> list[str]:
 
 
 def _edit_distance_le(a: str, b: str, limit: int) -> bool:
+    """Optimal-string-alignment distance (insert, delete, substitute, swap neighbours) <= limit."""
     if abs(len(a) - len(b)) > limit:
         return False
+    prev2: list[int] = []
     prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
+    for i in range(1, len(a) + 1):
         cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
         if min(cur) > limit:
             return False
-        prev = cur
+        prev2, prev = prev, cur
     return prev[-1] <= limit
+
+
+def typo_limit(term: str) -> int:
+    """Edits tolerated in a term: none below 5 letters, 1 from 5, 2 from 8."""
+    return 2 if len(term) >= 8 else 1 if len(term) >= 5 else 0
 
 
 @lru_cache(maxsize=1)
@@ -210,14 +219,44 @@ class Vocabulary:
             return True
         if any(s in self.terms for s in synonym_groups().get(term, ())):
             return True
-        if self.prefix_matches(term):
+        if self.prefix_matches(term) or self.corrections(term):
             return True
-        limit = 2 if len(term) >= 8 else 1 if len(term) >= 5 else 0
-        if not limit:
-            return False
-        candidates = [t for t in self.terms if abs(len(t) - len(term)) <= limit and t[:1] == term[:1]]
-        candidates += [s for s in synonym_groups() if abs(len(s) - len(term)) <= limit and s[:1] == term[:1]]
-        return any(_edit_distance_le(term, c, limit) for c in candidates)
+        limit = typo_limit(term)
+        return limit > 0 and any(
+            _edit_distance_le(term, s, limit) for s in synonym_groups() if s[:1] == term[:1]
+        )
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one Vocabulary per loaded index
+    def corrections(self, term: str) -> tuple[str, ...]:
+        """Corpus terms a misspelt ``term`` may stand for ('mechansim' → 'mechanism')."""
+        limit = typo_limit(term)
+        if not limit or term in self.terms or not term.isalpha():
+            return ()
+        return tuple(
+            t
+            for t in self.sorted_terms
+            if t[:1] == term[:1] and _edit_distance_le(term, t, limit) and t != term
+        )
+
+    def corrected(self, question: str) -> str:
+        """The question with misspelt words replaced ('wen shoud … mesured' → 'when should … measured'), for
+        embedding; a word is misspelt when neither the corpus nor common English knows it."""
+        table = word_zipf()
+
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0)
+            low = word.lower()
+            known = low in self.terms or _stem(low) in self.terms or low in synonym_groups()
+            if known or table.get(low, 0.0) >= COMMON_ZIPF - 0.5:
+                return word
+            if len(low) >= 5 and (mine := self.corrections(low)):
+                return mine[0]
+            common = _common_correction(low)
+            if common is not None and table[common] >= table.get(low, 0.0) + TYPO_MARGIN:
+                return common
+            return word
+
+        return re.sub(r"[A-Za-z]{3,}", fix, question)
 
     def salient(self, question: str) -> list[str]:
         """Question terms that carry its topic (no stopwords or generic question words), each once. A
@@ -312,7 +351,7 @@ class HybridSearcher:
         out = [t for t in terms if t in self.vocabulary.terms]
         seen = set(out)
         for t in terms:
-            for term in self.vocabulary.prefix_matches(t):
+            for term in (*self.vocabulary.prefix_matches(t), *self.vocabulary.corrections(t)):
                 if term not in seen:
                     seen.add(term)
                     out.append(term)
