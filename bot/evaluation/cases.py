@@ -111,7 +111,7 @@ def gate(metric: str, value: float, op: str | None = None, config: str | None = 
         raise EvalFileError(f"threshold for {metric} must be a finite number, got {value}")
     natural = ">=" if spec.higher_is_better else "<="
     if op is not None and op != natural:
-        flag = "--max" if spec.higher_is_better else "--min"
+        flag = "--min" if spec.higher_is_better else "--max"
         raise EvalFileError(
             f"{metric} is {'higher' if spec.higher_is_better else 'lower'}-is-better: use {flag}"
         )
@@ -171,6 +171,8 @@ def _case(obj: dict[str, Any], where: str, problems: list[str]) -> EvalCase | No
     evidence = _strings(obj.get("expect_evidence"), "expect_evidence", problems, where)
     actions = _strings(obj.get("expect_action"), "expect_action", problems, where, allow_str=True)
     tags = _strings(obj.get("tags"), "tags", problems, where)
+    if len(problems) > before:  # the per-kind rules below would only repeat a field's problem
+        return None
     if kind == "faq" and not evidence:
         problems.append(f"{where}: a faq case needs 'expect_evidence' (what the cited passage must contain)")
     if kind == "decision" and not actions:
