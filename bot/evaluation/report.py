@@ -267,7 +267,8 @@ def _spans_html(r: CaseResult) -> str:
     for s in r.spans:
         flag = "" if s.grounded else ' <b class="bad">NOT GROUNDED</b>'
         items.append(
-            f'<li class="{_e(s.role)}"><span class="where">{_e(s.role)} {_e(s.source)}:{s.start}-{s.end}</span>'
+            f'<li class="{_e(s.role)}"><span class="where" title="{_e(s.source)}">{_e(s.role)} '
+            f"{_e(Path(s.source).name)}:{s.start}-{s.end}</span>"
             f"{flag} {_e(_excerpt(s.text))}</li>"
         )
     return f"<ol>{''.join(items)}</ol>" if items else ""
@@ -283,6 +284,16 @@ def _expected_html(r: CaseResult) -> str:
     parts = [f"<div>evidence: <code>{_e(e)}</code></div>" for e in r.case.expect_evidence]
     parts += [f"<div>action: <code>{_e(a)}</code></div>" for a in r.case.expect_action]
     return "".join(parts) or "—"
+
+
+def _got_html(r: CaseResult) -> str:
+    parts = [f"<div>{_e(r.route)}</div>"]
+    parts += [f"<div>action: <code>{_e(a)}</code></div>" for a in r.actions]
+    if r.missing:
+        parts.append(f"<div>missing: {_e(', '.join(r.missing))}</div>")
+    if r.facts:
+        parts.append(f'<div class="where">facts {_e(r.facts)}</div>')
+    return "".join(parts)
 
 
 def _cases_table(run: EvalRun) -> str:
@@ -313,7 +324,7 @@ def _cases_table(run: EvalRun) -> str:
         rows.append(
             f'<tr class="{"pass" if r.passed else "fail"}"><td><code>{_e(r.case.id)}</code></td>'
             f"<td>{_e(r.case.kind)}</td><td>{_question_html(r)}</td>{''.join(marks)}"
-            f"<td>{_e(r.route)}</td><td>{_e(r.reason) or '—'}</td><td>{_expected_html(r)}</td>"
+            f"<td>{_got_html(r)}</td><td>{_e(r.reason) or '—'}</td><td>{_expected_html(r)}</td>"
             f'<td class="num">{rank}</td><td class="num">{r.latency_ms:.1f}</td><td>{_spans_html(r)}</td></tr>'
         )
     return (

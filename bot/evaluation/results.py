@@ -8,6 +8,7 @@ abstention's related passages still measure retrieval; whether the answer itself
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -69,6 +70,7 @@ class CaseResult:
     missing: tuple[str, ...] = ()
     spans: tuple[Span, ...] = ()
     error: str = ""
+    facts: str = ""  # the dose facts the answer used, as compact JSON ("" for retrieval answers)
 
     @property
     def has_evidence(self) -> bool:
@@ -110,6 +112,7 @@ class CaseResult:
             "evidence_in_text": self.evidence_in_text,
             "actions": list(self.actions),
             "missing": list(self.missing),
+            "facts": json.loads(self.facts) if self.facts else {},
             "grounded": self.grounded,
             "text": self.text,
             "spans": [s.to_dict() for s in self.spans],
@@ -173,7 +176,14 @@ def score_case(case: EvalCase, answer: Answer, sources: Mapping[str, str], laten
         actions=actions,
         missing=tuple(answer.missing),
         spans=spans,
+        facts=_facts(answer),
     )
+
+
+def _facts(answer: Answer) -> str:
+    getter = getattr(answer, "facts_dict", None)  # additive field of the dose engine's answers
+    facts = getter() if callable(getter) else {}
+    return json.dumps(facts, ensure_ascii=False, sort_keys=True, default=str) if facts else ""
 
 
 def error_result(case: EvalCase, error: str, latency_ms: float) -> CaseResult:
