@@ -271,3 +271,12 @@ def test_report_files_hold_the_printed_numbers(fake_load: list[Settings], tmp_pa
     assert hybrid["metrics"]["hit@1"] == 1.0 and len(hybrid["results"]) == 3
     assert f"| hybrid | {hybrid['metrics']['accuracy']:.3f} |" in text
     assert (report / "summary.md").is_file() and (report / "report.html").is_file()
+
+
+def test_an_unwritable_report_folder_is_a_plain_error(
+    fake_load: list[Settings], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    code, _ = run_cli(write_set(tmp_path, CASES), "--config", "hybrid", "--report", str(blocker / "sub"))
+    assert code == 2 and "cannot write the report" in capsys.readouterr().err

@@ -58,7 +58,10 @@ def cli_eval(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"{len(cases)} cases × {len(configs)} config(s) in {run.seconds:.1f} s\n\n")
     out.write(headline_table(run) + "\n\nPassed per kind:\n\n" + kinds_table(run.configs) + "\n")
     if args.report:
-        files = write_report(run, args.report)
+        try:
+            files = write_report(run, args.report)
+        except OSError as exc:
+            raise FaqbotError(f"cannot write the report to {args.report}: {exc}") from exc
         out.write(f"\nReport: {files.html}  ({files.markdown.name}, {files.json.name})\n")
     if run.gates:
         out.write("\nGates:\n" + "".join(f"  {g.describe()}\n" for g in run.gates))

@@ -41,6 +41,7 @@ HEADLINE = (
     "false_abstentions",
     "grounding",
     "decision_accuracy",
+    "cited_chars",
     "latency_p50_ms",
     "latency_p95_ms",
 )
