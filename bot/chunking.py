@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bot.records import Chunk, Document
 
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 MAX_CHUNK_CHARS = 800
 HEADING_MAX_CHARS = 80
 TITLE_BLOCK_LINE_MAX = 100
@@ -31,7 +31,7 @@ _SENTENCE_END_RE = re.compile(r"[.!?](?:\*\*)?(?:\s*\[\d+\])*\s+(?=[A-Z*\[(\"0-9
 _ABBREV_END_RE = re.compile(r"(?:\b(?:No|Cat|aka|Inc|Dr|vs|al|Fig|approx|e\.g|i\.e|etc)|\b[A-Z])\.$")
 _BOLD_LABEL_RE = re.compile(r"(?:[-*+•]\s+)?\*\*([^*]{1,60}?)\*\*")
 MIN_SENTENCE_CHARS = 20
-_KEY_VALUE_RE = re.compile(r"^[A-Z][\w .&/()-]{0,30}:\s+\S")
+_KEY_VALUE_RE = re.compile(r"^[A-Z][A-Za-z .&/()-]{0,30}:\s+\S")
 _PIPE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 
 
@@ -190,12 +190,9 @@ class Chunker:
             nxt = blocks[i + 1] if i + 1 < len(blocks) else None
             if (
                 _is_heading_candidate(block)
+                and not _is_key_value(block)
                 and nxt is not None
-                and (
-                    block.kind == "md_heading"
-                    or not _is_heading_candidate(nxt)
-                    or (_is_key_value(nxt) and not _is_key_value(block))
-                )
+                and (block.kind == "md_heading" or not _is_heading_candidate(nxt) or _is_key_value(nxt))
             ):
                 section = _heading_text(block)
                 i += 1

@@ -217,19 +217,25 @@ class Bot:
 
     def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
         from bot.answer import abstention, compose, followup_query, foreign_terms
+        from bot.retrieval import merge_hits
 
         s = self.settings
         vocabulary = self.searcher.vocabulary
         query = followup_query(q, hist, vocabulary)
         support = vocabulary.support(query)
         if foreign_terms(support):  # another drug or an uncovered label topic: not even a dosing question
-            return abstention(q, self.searcher.search(query, self.embed_query(query), s.top_k, mode))
+            return abstention(q, self._search(query, s.top_k, mode))
         if self.dose is not None:
             routed = self.dose.route(q, hist)
             if routed is not None:
                 return routed
-        hits = self.searcher.search(query, self.embed_query(query), s.top_k, mode)
+        hits = self._search(query, s.top_k, mode)
+        if query != q:  # a follow-up: what it asks now weighs as much as the context it continues
+            hits = merge_hits(hits, self._search(q, s.top_k, mode), k=s.top_k)
         return compose(q, hits, support, self.thresholds())
+
+    def _search(self, text: str, k: int, mode: str) -> list[Hit]:
+        return list(self.searcher.search(text, self.embed_query(text), k, mode))
 
     def passage(self, chunk_id: str) -> Citation:
         """A chunk by id, as a citation (n=0). KeyError-free: raises FaqbotError naming the id."""

@@ -109,6 +109,7 @@ class Embedder:
             import transformers
 
             transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(path, device=self.device)

@@ -410,6 +410,35 @@ class HybridSearcher:
         return hits
 
 
+def merge_hits(*lists: Sequence[Hit], k: int) -> list[Hit]:
+    """Hits of several searches merged by summed score (a chunk missing from a list adds nothing), the
+    dense and lexical parts kept at their best; ties by index order of first appearance."""
+    total: dict[str, float] = {}
+    best: dict[str, Hit] = {}
+    order: dict[str, int] = {}
+    for hits in lists:
+        for h in hits:
+            cid = h.chunk.id
+            total[cid] = total.get(cid, 0.0) + h.score
+            order.setdefault(cid, len(order))
+            prev = best.get(cid)
+            best[cid] = (
+                h
+                if prev is None
+                else Hit(h.chunk, 0.0, max(prev.dense, h.dense), max(prev.lexical, h.lexical))
+            )
+    ranked = sorted(total, key=lambda cid: (-total[cid], order[cid]))
+    out: list[Hit] = []
+    for cid in ranked:
+        h = best[cid]
+        if any(_overlaps(h.chunk, o.chunk) for o in out):
+            continue
+        out.append(Hit(h.chunk, total[cid], h.dense, h.lexical))
+        if len(out) >= k:
+            break
+    return out
+
+
 def _overlaps(a: Chunk, b: Chunk) -> bool:
     return a.source == b.source and a.start < b.end and b.start < a.end
 

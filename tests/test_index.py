@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from bot import index as ix
+from bot.chunking import chunk_documents
+from bot.corpus import load_corpus
+from bot.errors import IndexCorruptError, IndexMissingError, StaleIndexError
+from tests.conftest import hash_encoder
+
+MODEL = "test-model"
+
+
+def _build(project: Path, directory: Path | None = None, **kw: int) -> ix.IndexData:
+    docs = load_corpus(project / "corpus", project)
+    chunks = chunk_documents(docs)
+    return ix.build(docs, chunks, hash_encoder(), MODEL, directory or project / "index", **kw)
+
+
+def test_round_trip(project: Path) -> None:
+    built = _build(project)
+    loaded = ix.read_index(project / "index")
+    assert loaded.chunks == built.chunks
+    assert loaded.manifest == built.manifest
+    assert loaded.faiss_index.ntotal == len(built.chunks)
+    m = loaded.manifest
+    assert (m.model, m.dimension, m.normalized, m.index_type) == (MODEL, 64, True, "flat_ip")
+    assert set(m.corpus) == {"corpus/avutometinib_dose_modification.md"}
+    assert {"faiss-cpu", "sentence-transformers"} <= set(m.libraries)
+    first = loaded.faiss_index.reconstruct(0)
+    assert np.allclose(first, hash_encoder()([built.chunks[0].embed_text()])[0])
+
+
+def test_files_are_plain_json_and_native_faiss(project: Path) -> None:
+    _build(project)
+    d = project / "index"
+    assert sorted(p.name for p in d.iterdir()) == ["chunks.jsonl", "index.faiss", "manifest.json"]
+    json.loads((d / "manifest.json").read_text())
+    for line in (d / "chunks.jsonl").read_text().splitlines():
+        assert set(json.loads(line)) >= {"id", "source", "start", "end", "text", "context", "kind"}
+    assert not (d / "index.faiss").read_bytes().startswith(b"\x80")  # not a pickle stream
+
+
+def test_no_pickle_anywhere_in_the_package() -> None:
+    for path in Path(ix.__file__).parent.rglob("*.py"):
+        source = path.read_text()
+        assert "import pickle" not in source and "joblib" not in source, path
+
+
+def test_stale_detection(project: Path) -> None:
+    built = _build(project)
+    docs = load_corpus(project / "corpus", project)
+    assert ix.stale_reasons(built.manifest, docs, MODEL) == []
+    assert "model changed" in ix.stale_reasons(built.manifest, docs, "other-model")[0]
+    (project / "corpus" / "avutometinib_dose_modification.md").write_text("changed\n", encoding="utf-8")
+    changed = load_corpus(project / "corpus", project)
+    assert ix.stale_reasons(built.manifest, changed, MODEL) == [
+        "corpus changed: corpus/avutometinib_dose_modification.md"
+    ]
+    (project / "corpus" / "new.md").write_text("New doc\n\nText.\n", encoding="utf-8")
+    more = load_corpus(project / "corpus", project)
+    assert "corpus/new.md" in ix.stale_reasons(built.manifest, more, MODEL)[0]
+    old_chunker = replace(built.manifest, chunker_version="0")
+    assert "chunker changed" in ix.stale_reasons(old_chunker, docs, MODEL)[0]
+
+
+def test_missing_index_names_the_build_command(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="faqbot build"):
+        ix.read_index(tmp_path / "index")
+
+
+@pytest.mark.parametrize(
+    ("victim", "damage", "error", "message"),
+    [
+        ("manifest.json", "{not json", IndexCorruptError, "manifest.json"),
+        ("manifest.json", '{"model": "x"}', IndexCorruptError, "missing or invalid field"),
+        ("manifest.json", "[1, 2]", IndexCorruptError, "not a JSON object"),
+        ("index.faiss", "garbage", IndexCorruptError, "cannot be read by faiss"),
+        ("chunks.jsonl", '{"id": 1}\n', IndexCorruptError, "chunks.jsonl:1: bad chunk record"),
+    ],
+)
+def test_corrupt_files_raise_clear_errors(
+    project: Path, victim: str, damage: str, error: type, message: str
+) -> None:
+    _build(project)
+    (project / "index" / victim).write_text(damage)
+    with pytest.raises(error, match=message):
+        ix.read_index(project / "index")
+
+
+def test_count_mismatch_is_corrupt(project: Path) -> None:
+    _build(project)
+    path = project / "index" / "chunks.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))
+    with pytest.raises(IndexCorruptError, match="vectors"):
+        ix.read_index(project / "index")
+
+
+def test_deleted_file_is_missing(project: Path) -> None:
+    _build(project)
+    (project / "index" / "index.faiss").unlink()
+    with pytest.raises(IndexMissingError, match=r"index\.faiss"):
+        ix.read_index(project / "index")
+
+
+def test_old_format_is_stale(project: Path) -> None:
+    _build(project)
+    path = project / "index" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["format_version"] = 0
+    path.write_text(json.dumps(data))
+    with pytest.raises(StaleIndexError, match="faqbot build"):
+        ix.read_index(project / "index")
+
+
+def test_interrupted_build_leaves_previous_index_intact(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _build(project)
+    before = {p.name: p.read_bytes() for p in (project / "index").iterdir()}
+
+    def boom(*args: object) -> None:
+        raise KeyboardInterrupt("simulated interruption")
+
+    monkeypatch.setattr(ix.faiss, "write_index", boom)
+    with pytest.raises(KeyboardInterrupt):
+        _build(project)
+    after = {p.name: p.read_bytes() for p in (project / "index").iterdir()}
+    assert after == before
+    assert [p.name for p in project.iterdir() if p.name.startswith(".index")] == []
+
+
+def test_large_collections_switch_to_hnsw_with_recorded_settings() -> None:
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((300, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    flat, kind, params = ix.make_faiss_index(vecs, ann_threshold=1000)
+    assert kind == "flat_ip" and params == {}
+    hnsw, kind, params = ix.make_faiss_index(vecs, ann_threshold=100)
+    assert kind == "hnsw_ip" and params["M"] == ix.HNSW_M and params["efSearch"] == ix.HNSW_EF_SEARCH
+    _, exact = flat.search(vecs[:20], 1)
+    _, approx = hnsw.search(vecs[:20], 1)
+    assert (exact[:, 0] == approx[:, 0]).all()
+    assert isinstance(hnsw, faiss.IndexHNSWFlat)
