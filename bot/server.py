@@ -1,64 +1,592 @@
-"""ASGI app: JSON API + Gradio chat UI mounted in one FastAPI app. A thin face over ``Bot.ask``.
+"""One ASGI app: the JSON API and the Gradio UI mounted in one FastAPI app. A thin face over ``Bot``.
 
-Minimal first version (retrieval core issue); the UI/server issue extends it.
+Routes (relative to ``--root-path``): ``/`` the UI; ``POST /api/ask``, ``POST /api/decide``,
+``GET /api/passages/{id}``, ``GET /api/notice``, ``POST /api/feedback``, ``POST /api/export``;
+``/healthz`` (alive) and ``/readyz`` (index loaded); ``/openapi.json`` and an offline ``/docs``.
+
+Around it, outermost first: CORS (closed unless ``cors_origins``), security headers (CSP with
+``frame_ancestors``), optional auth (basic-auth users, or a reverse proxy's identity header), a request
+body cap. Errors are JSON ``{"error": {"code", "message"}}``. ``faqbot serve`` answers ``/healthz`` at once
+and loads the bot in the background; ``/readyz`` turns 200 when it is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import html
-from dataclasses import replace
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
 from bot.core import Bot
-from bot.errors import FaqbotError
+from bot.errors import FaqbotError, SettingsError
 from bot.settings import Settings
 
+log = logging.getLogger("faqbot")
 
-def create_app(bot: Bot) -> Any:
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = ("/healthz", "/readyz")
+SYSTEM_FONTS = ["system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Consolas", "Liberation Mono", "monospace"]
+# Everything the page needs comes from this server; frame-ancestors comes from the settings.
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; media-src 'self' data: blob:; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+# ---- settings checks --------------------------------------------------------------------------------
+def parse_users(spec: str) -> dict[str, str]:
+    """'alice:secret,bob:pw' → {'alice': 'secret', 'bob': 'pw'}; SettingsError names a bad entry."""
+    users: dict[str, str] = {}
+    for entry in (e.strip() for e in spec.split(",")):
+        if not entry:
+            continue
+        name, sep, password = entry.partition(":")
+        if not sep or not name or not password:
+            raise SettingsError(f"FAQBOT_AUTH_USERS entry {name or entry!r} must be 'user:password'")
+        users[name] = password
+    return users
+
+
+def check_root_path(root_path: str) -> str:
+    """'' or '/prefix' without a trailing slash; SettingsError otherwise."""
+    rp = root_path.strip()
+    if rp in ("", "/"):
+        return ""
+    if not rp.startswith("/") or any(c in rp for c in " ?#"):
+        raise SettingsError(f"root path {root_path!r} must look like /dosing")
+    return rp.rstrip("/")
+
+
+def _addresses(spec: str) -> list[Any]:
+    nets = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"FAQBOT_TRUSTED_PROXIES entry {part!r} is not an IP address or network"
+            ) from None
+    return nets
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    """The server's security settings, checked once."""
+
+    users: dict[str, str]
+    header: str
+    proxies: tuple[Any, ...]
+    origins: tuple[str, ...]
+    frame_ancestors: str
+    max_body_bytes: int
+
+    @classmethod
+    def of(cls, s: Settings) -> Security:
+        users = parse_users(s.auth_users)
+        header = s.auth_header.strip()
+        if users and header:
+            raise SettingsError("set FAQBOT_AUTH_USERS or FAQBOT_AUTH_HEADER, not both")
+        if s.max_body_bytes < 1024:
+            raise SettingsError(f"FAQBOT_MAX_BODY_BYTES={s.max_body_bytes} is below 1024")
+        origins = tuple(o.strip().rstrip("/") for o in s.cors_origins.split(",") if o.strip())
+        fa = " ".join(s.frame_ancestors.split()) or "'none'"
+        if any(c in fa for c in ";,\r\n"):
+            raise SettingsError(f"FAQBOT_FRAME_ANCESTORS={s.frame_ancestors!r} may not contain ';' or ','")
+        return cls(users, header, tuple(_addresses(s.trusted_proxies)), origins, fa, s.max_body_bytes)
+
+    def identify(self, headers: Any, client: tuple[str, int] | None) -> str | None:
+        """The user a request comes from, or None (auth on and not satisfied). '' when auth is off."""
+        if self.users:
+            raw = headers.get("authorization", "")
+            scheme, _, token = raw.partition(" ")
+            if scheme.lower() != "basic":
+                return None
+            try:
+                name, _, password = (
+                    base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+                )
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            expected = self.users.get(name)
+            ok = expected is not None and secrets.compare_digest(password.encode(), expected.encode())
+            return name if ok else None
+        if self.header:
+            if not self._from_proxy(client):
+                return None
+            value = str(headers.get(self.header.lower(), "")).strip()
+            return value or None
+        return ""
+
+    def _from_proxy(self, client: tuple[str, int] | None) -> bool:
+        if not self.proxies:
+            return True
+        if client is None:
+            return False
+        try:
+            ip = ipaddress.ip_address(client[0])
+        except ValueError:
+            return False
+        return any(ip in net for net in self.proxies)
+
+    @property
+    def auth_on(self) -> bool:
+        return bool(self.users or self.header)
+
+
+# ---- ASGI middlewares -------------------------------------------------------------------------------
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+async def send_error(
+    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = error_body(code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def route_path(scope: Scope) -> str:
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    return path[len(root) :] or "/" if root and path.startswith(root) else path
+
+
+class BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with 413 (by Content-Length, or while reading)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = f"request body is larger than {self.max_bytes} bytes"
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                if not value.isdigit():
+                    await send_error(send, 400, "bad_request", "Content-Length is not a number")
+                    return
+                if int(value) > self.max_bytes:
+                    await send_error(send, 413, "body_too_large", too_big)
+                    return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await send_error(send, 413, "body_too_large", too_big)
+                return
+            chunks.append(body)
+            if not message.get("more_body"):
+                break
+        data = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": data, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class Auth:
+    """Every route but /healthz and /readyz needs the configured identity (see :class:`Security`)."""
+
+    def __init__(self, app: ASGIApp, security: Security) -> None:
+        self.app = app
+        self.security = security
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] not in ("http", "websocket")
+            or not self.security.auth_on
+            or route_path(scope) in OPEN_PATHS
+        ):
+            await self.app(scope, receive, send)
+            return
+        from starlette.datastructures import Headers
+
+        user = self.security.identify(Headers(scope=scope), scope.get("client"))
+        if user is not None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        extra = (
+            [(b"www-authenticate", b'Basic realm="faqbot", charset="UTF-8"')] if self.security.users else []
+        )
+        await send_error(send, 401, "unauthorized", "authentication required", extra)
+
+
+class SecurityHeaders:
+    """CSP (with the configured frame-ancestors), nosniff and a same-origin referrer policy."""
+
+    def __init__(self, app: ASGIApp, frame_ancestors: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", f"{CSP}; frame-ancestors {frame_ancestors}".encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in self.headers if n not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# ---- request bodies ----
+class AskBody(BaseModel):
+    """A question, with earlier questions of the conversation for follow-ups."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: StrictStr = Field(description="1 to FAQBOT_MAX_QUESTION_CHARS (2000) characters")
+    history: list[StrictStr] | None = Field(default=None, description="earlier questions, oldest first")
+
+
+class DecideBody(BaseModel):
+    """Structured facts for the dose engine; omitted facts are unknown."""
+
+    model_config = ConfigDict(extra="forbid")
+    reaction: StrictStr | None = Field(
+        default=None, description="ocular | skin | hepatotoxicity | rhabdomyolysis"
+    )
+    grade: int | None = Field(default=None, description="CTCAE grade 1–4")
+    symptomatic: bool | None = None
+    suspected_scar: bool | None = None
+    cpk_uln: float | None = Field(default=None, description="CPK as a multiple of the upper limit of normal")
+    creatinine_baseline: float | None = Field(default=None, description="serum creatinine × baseline")
+    aki: bool | None = Field(default=None, description="acute kidney injury")
+
+
+class FeedbackBody(BaseModel):
+    """A thumbs up/down on an answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: StrictStr = Field(max_length=10_000)
+    rating: StrictStr = Field(description="up | down")
+    route: StrictStr = ""
+    history: list[StrictStr] = Field(default_factory=list, max_length=100)
+    citations: list[StrictStr] = Field(default_factory=list, max_length=100)
+    comment: StrictStr = ""
+
+
+class ExportBody(BaseModel):
+    """A conversation as Answer JSON objects, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+    answers: list[dict[str, Any]] = Field(max_length=200)
+
+
+# ---- the app ----------------------------------------------------------------------------------------
+@dataclass
+class LoadState:
+    """Background loading of the bot: ``error`` is set if it failed."""
+
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+
+def start_loading(bot: Bot, state: LoadState, on_error: Callable[[], None] | None = None) -> threading.Thread:
+    """Load ``bot`` in a daemon thread; /readyz turns 200 when done."""
+
+    def run() -> None:
+        try:
+            bot.load()
+            log.info("faqbot: ready")
+        except Exception as exc:  # reported on /readyz and by `faqbot serve`
+            state.error = f"{type(exc).__name__}: {exc}"
+            log.error("faqbot: loading failed: %s", state.error)
+            if on_error is not None:
+                on_error()
+
+    thread = threading.Thread(target=run, name="faqbot-load", daemon=True)
+    state.thread = thread
+    thread.start()
+    return thread
+
+
+def create_app(
+    bot: Bot, settings: Settings | None = None, view: Any = None, load_state: LoadState | None = None
+) -> Any:
+    """The FastAPI app with the API and the mounted Gradio UI. ``bot`` may still be loading.
+
+    ``settings`` (default: the bot's) gives the server's own settings: auth, CORS, limits, root path.
+    ``view`` (default: read from the bot's corpus) is what the UI shows of the source.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gradio as gr
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.middleware.cors import CORSMiddleware
+    from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+    from starlette.exceptions import HTTPException
 
-    class AskRequest(BaseModel):
-        question: str
-        history: list[str] | None = None
+    from bot import __version__, render
+    from bot.feedback import Feedback, FeedbackLog
+    from bot.ui import CSS, HEAD, build_ui, decide_dict
 
-    app = FastAPI(title="faqbot", docs_url="/docs")
+    s = settings or bot.settings
+    security = Security.of(s)
+    state = load_state or LoadState()
+    if view is None:
+        view = render.SourceView.from_corpus(bot.settings.corpus_path, bot.settings.root)
+    feedback = FeedbackLog(s.resolve(s.feedback_path))
 
-    @app.get("/healthz")
+    def err(status: int, code: str, message: str) -> JSONResponse:
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+    def require_ready() -> JSONResponse | None:
+        if bot.ready:
+            return None
+        if state.error:
+            return err(503, "load_failed", state.error)
+        return err(503, "not_ready", "the index is still loading; try again in a moment")
+
+    app = FastAPI(
+        title="faqbot",
+        version=__version__,
+        description="Document-grounded answers with verbatim citations, and dose decisions from the "
+        "source's tables. Research use only: the source is not medical advice.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            ctx = bad_json.get("ctx") or {}
+            return err(
+                400, "malformed_json", f"request body is not valid JSON: {ctx.get('error', 'parse error')}"
+            )
+        parts = []
+        for e in errors[:5]:
+            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+        return err(422, "invalid_request", "; ".join(parts))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return err(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("faqbot: internal error on %s", request.url.path)
+        return err(500, "internal_error", "internal error; see the server log")
+
+    @app.get("/healthz", tags=["service"], summary="Alive")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", tags=["service"], summary="Ready: the index is loaded (503 while loading)")
     def readyz() -> Any:
-        if bot.ready:
-            return {"status": "ready"}
-        return JSONResponse({"status": "loading"}, status_code=503)
+        return require_ready() or {"status": "ready", "chunks": len(bot.index.chunks)}
 
-    @app.post("/api/ask")
-    def api_ask(req: AskRequest) -> Any:
+    @app.post("/api/ask", tags=["api"], summary="Answer a question (the Answer JSON)")
+    def api_ask(body: AskBody) -> Any:
+        not_ready = require_ready()
+        if not_ready:
+            return not_ready
         try:
-            return bot.ask(req.question, req.history).to_dict()
+            return bot.ask(body.question, body.history).to_dict()
         except FaqbotError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
+            return err(422, "invalid_question", str(exc))
 
-    def chat(message: str, history: list[Any]) -> str:
+    @app.post("/api/decide", tags=["api"], summary="Dose decision from structured facts (the Answer JSON)")
+    def api_decide(body: DecideBody) -> Any:
+        not_ready = require_ready()
+        if not_ready:
+            return not_ready
         try:
-            answer = bot.ask(message)
+            return decide_dict(bot, body.model_dump())
         except FaqbotError as exc:
-            return html.escape(str(exc))
-        parts = [html.escape(answer.text)]
-        for c in answer.citations:
-            parts.append(f"[{c.n}] {html.escape(c.source)}:{c.start}-{c.end} ({html.escape(c.context)})")
-        return "\n\n".join(parts)
+            return err(422, "invalid_facts", str(exc))
 
-    ui = gr.ChatInterface(chat, title="faqbot", api_name="chat", analytics_enabled=False)
-    return gr.mount_gradio_app(app, ui, path="", show_error=False)
+    @app.get("/api/passages/{passage_id}", tags=["api"], summary="A source passage by id, verbatim")
+    def api_passage(passage_id: str) -> Any:
+        not_ready = require_ready()
+        if not_ready:
+            return not_ready
+        try:
+            return bot.passage(passage_id).to_dict()
+        except FaqbotError as exc:
+            return err(404, "not_found", str(exc))
+
+    @app.get("/api/notice", tags=["api"], summary="The source's research-use notice, verbatim")
+    def api_notice() -> Any:
+        return view.notice or err(404, "not_found", "the source has no research-use notice")
+
+    @app.post(
+        "/api/feedback",
+        tags=["api"],
+        summary="Save a thumbs up/down (appended to a JSONL file)",
+        status_code=201,
+    )
+    def api_feedback(body: FeedbackBody, request: Request) -> Any:
+        client = None if request.client is None else (request.client.host, request.client.port)
+        user = security.identify(request.headers, client)
+        try:
+            entry = Feedback(
+                body.question,
+                body.rating,
+                body.route,
+                tuple(body.history),
+                tuple(body.citations),
+                body.comment,
+                user or None,
+            )
+        except FaqbotError as exc:
+            return err(422, "invalid_feedback", str(exc))
+        feedback.append(entry)
+        return {"status": "saved"}
+
+    @app.post("/api/export", tags=["api"], summary="A conversation as Markdown with its citations")
+    def api_export(body: ExportBody) -> Any:
+        for k, a in enumerate(body.answers):
+            if not isinstance(a.get("question"), str) or not isinstance(a.get("text"), str):
+                return err(422, "invalid_request", f"answers.{k}: an Answer object needs question and text")
+        md = render.export_markdown(body.answers, view.notice)
+        return PlainTextResponse(md, media_type="text/markdown; charset=utf-8")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(docs_html(app.openapi()))
+
+    @app.get("/gradio.js", include_in_schema=False)
+    def gradio_js() -> Response:
+        loader = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
+        return Response(loader.read_text(encoding="utf-8"), media_type="text/javascript")
+
+    demo = build_ui(
+        bot, view, feedback, max_question_chars=bot.settings.max_question_chars, concurrency=s.concurrency
+    )
+
+    def auth_dependency(request: Request) -> str | None:
+        client = None if request.client is None else (request.client.host, request.client.port)
+        return security.identify(request.headers, client) or None
+
+    # Inner to outer: body cap, auth, security headers, CORS (Gradio defers to a parent CORSMiddleware).
+    app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
+    app.add_middleware(Auth, security=security)
+    app.add_middleware(SecurityHeaders, frame_ancestors=security.frame_ancestors)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(security.origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Authorization"],
+        allow_credentials="*" not in security.origins,
+        max_age=600,
+    )
+    return gr.mount_gradio_app(
+        app,
+        demo,
+        path="/",
+        root_path=s.root_path or None,
+        auth_dependency=auth_dependency if security.auth_on else None,
+        show_error=False,
+        enable_monitoring=False,
+        footer_links=["api"],
+        run_history=False,
+        pwa=False,
+        mcp_server=False,
+        ssr_mode=False,
+        theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO),  # no web fonts to fetch
+        css=CSS,
+        head=HEAD,
+    )
+
+
+def docs_html(spec: dict[str, Any]) -> str:
+    """The OpenAPI spec as one self-contained page (no CDN): endpoints, bodies, schemas."""
+    e = html.escape
+    out = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>faqbot API</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+        "code,pre{background:#f1f5f9;padding:2px 4px;border-radius:4px}pre{padding:8px;overflow:auto}"
+        ".m{font-weight:700;font-family:monospace}</style></head><body>",
+        f"<h1>{e(spec['info']['title'])} API {e(spec['info'].get('version', ''))}</h1>",
+        f"<p>{e(spec['info'].get('description', ''))}</p>",
+        "<p>Machine-readable: <a href='openapi.json'>openapi.json</a>. Errors are JSON "
+        '<code>{"error": {"code": …, "message": …}}</code>.</p>',
+    ]
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            out.append(f"<h2><span class='m'>{e(method.upper())}</span> <code>{e(path)}</code></h2>")
+            out.append(f"<p>{e(op.get('summary', ''))}</p>")
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body:
+                out.append(f"<p>Body:</p><pre>{e(json.dumps(body, indent=2))}</pre>")
+    schemas = spec.get("components", {}).get("schemas", {})
+    if schemas:
+        out.append("<h2>Schemas</h2>")
+        for name, schema in schemas.items():
+            out.append(f"<h3>{e(name)}</h3><pre>{e(json.dumps(schema, indent=2))}</pre>")
+    out.append("</body></html>")
+    return "".join(out)
 
 
 def cli_serve(args: argparse.Namespace) -> int:
+    """``faqbot serve``: bind (127.0.0.1 unless told), answer /healthz at once, load the bot behind it."""
     import uvicorn
 
     from bot.cli import _settings
@@ -67,9 +595,29 @@ def cli_serve(args: argparse.Namespace) -> int:
     s = replace(
         s,
         host=args.host or s.host,
-        port=args.port or s.port,
-        root_path=args.root_path if args.root_path is not None else s.root_path,
+        port=args.port if args.port is not None else s.port,
+        root_path=check_root_path(args.root_path if args.root_path is not None else s.root_path),
     )
-    bot = Bot(s).load()
-    uvicorn.run(create_app(bot), host=s.host, port=s.port, root_path=s.root_path)
+    bot = Bot(s)
+    state = LoadState()
+    app = create_app(bot, load_state=state)
+    config = uvicorn.Config(
+        app,
+        host=s.host,
+        port=s.port,
+        root_path=s.root_path,
+        proxy_headers=False,  # the client address stays the proxy's: see FAQBOT_TRUSTED_PROXIES
+        log_level="info" if getattr(args, "verbose", False) else "warning",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+
+    def stop() -> None:
+        server.should_exit = True
+
+    start_loading(bot, state, on_error=stop)
+    print(f"faqbot: serving http://{s.host}:{s.port}{s.root_path}/ (loading the index)", flush=True)
+    server.run()
+    if state.error:
+        raise FaqbotError(f"loading failed: {state.error}")
     return 0

@@ -73,6 +73,11 @@ class Settings:
         "it from client requests.",
         "",
     )
+    trusted_proxies: str = _doc(
+        "Client addresses (IPs or networks, comma-separated) whose auth_header is believed; empty: any. "
+        "The proxy's own address, not the browser's.",
+        "127.0.0.1,::1",
+    )
     cors_origins: str = _doc("Comma-separated origins allowed by CORS (empty: none).", "")
     frame_ancestors: str = _doc("CSP frame-ancestors for iframe embedding.", "'self'")
     max_body_bytes: int = _doc("Largest accepted HTTP request body, in bytes.", 65536)

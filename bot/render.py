@@ -1,0 +1,373 @@
+"""HTML and Markdown views of answers and of the source, for the web UI and the export. Pure, no Gradio.
+
+Everything that comes from a document or a user is escaped here (``esc``): ``<script>``, ``<img onerror>``,
+markdown images/links and ``$…$`` show as the literal text they are. The only markup is the fixed tags of
+this module. The views read the JSON contract (``Answer.to_dict()``), the same data the HTTP API returns.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.records import Chunk, Document
+
+SEP = " › "
+_MARKS_RE = re.compile(r"((?:\s*\[\d+\])+)\s*$")
+_MARK_RE = re.compile(r"\[(\d+)\]")
+_BOLD_RE = re.compile(r"\*\*([^*\n]+?)\*\*")
+# Characters that mean something to Markdown, KaTeX or template engines: written as numeric entities, so
+# a renderer that looks at the raw string (marked, KaTeX auto-render, Handlebars) finds nothing to do.
+_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "$`[]()!*_{}\\|~#"})
+
+ROUTE_LABELS = {
+    "answer": "Answer from the source",
+    "abstain": "Not answered by the source",
+    "decision": "Dose decision",
+    "no_rule": "No specific criterion in the source",
+    "clarify": "More information needed",
+}
+FACT_LABELS = {
+    "reaction": "Adverse reaction",
+    "grade": "CTCAE grade",
+    "symptomatic": "Symptomatic",
+    "suspected_scar": "Suspected SCAR",
+    "cpk_uln": "CPK × ULN",
+    "creatinine_baseline": "Serum creatinine × baseline",
+    "aki": "Acute kidney injury",
+}
+# One-click follow-up questions offered for a missing fact (numbers are typed, not clicked).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "reaction": ("Ocular toxicity", "Skin toxicity", "Hepatotoxicity", "Rhabdomyolysis"),
+    "grade": ("Grade 1", "Grade 2", "Grade 3", "Grade 4"),
+    "symptomatic": ("Symptomatic", "Asymptomatic"),
+    "suspected_scar": ("Suspected SCAR", "No suspected SCAR"),
+    "aki": ("With acute kidney injury", "No acute kidney injury"),
+}
+NUMBER_HINTS = {
+    "cpk_uln": "Type the CPK level, e.g. “CPK 12x ULN”.",
+    "creatinine_baseline": "Type the serum creatinine, e.g. “creatinine 1.6x baseline”.",
+}
+
+
+def esc(text: object) -> str:
+    """Text as inert HTML: tags, entities, markdown and math delimiters all show literally."""
+    return html.escape(str(text), quote=True).translate(_ENTITIES)
+
+
+def choices_for(missing: Sequence[str]) -> tuple[str, ...]:
+    """One-click follow-ups for the first missing fact that has them (empty if none)."""
+    for fact in missing:
+        if fact in CHOICES:
+            return CHOICES[fact]
+    return ()
+
+
+def _inline(text: str, marks: Iterable[int] = ()) -> str:
+    """Escaped text with ``**bold**`` kept, and trailing ``[n]`` citation markers styled."""
+    known = set(marks)
+    tail = ""
+    m = _MARKS_RE.search(text)
+    if m and known and all(int(n) in known for n in _MARK_RE.findall(m.group(1))):
+        tail = "".join(
+            f'<sup class="fb-mark" title="citation {n}">[{n}]</sup>' for n in _MARK_RE.findall(m.group(1))
+        )
+        text = text[: m.start()]
+    out = []
+    pos = 0
+    for b in _BOLD_RE.finditer(text):
+        out.append(esc(text[pos : b.start()]))
+        out.append(f"<strong>{esc(b.group(1))}</strong>")
+        pos = b.end()
+    out.append(esc(text[pos:]))
+    return "".join(out) + (" " + tail if tail else "")
+
+
+def text_html(text: str, marks: Iterable[int] = ()) -> str:
+    """The answer text (paragraphs, ``> `` quotes, ``**bold**``) as HTML, everything else literal."""
+    marks = tuple(marks)
+    parts = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        if not para.strip():
+            continue
+        lines = para.split("\n")
+        if all(ln.startswith(">") for ln in lines):
+            body = "<br>".join(_inline(ln[1:].lstrip(), marks) for ln in lines)
+            parts.append(f'<blockquote class="fb-quote">{body}</blockquote>')
+        else:
+            parts.append("<p>" + "<br>".join(_inline(ln, marks) for ln in lines) + "</p>")
+    return "".join(parts)
+
+
+def _verbatim(text: str) -> str:
+    return f'<span class="fb-verbatim">{esc(text)}</span>'
+
+
+def _loc(c: Mapping[str, Any]) -> str:
+    return f"{esc(c['source'])}:{int(c['start'])}–{int(c['end'])}"
+
+
+def citation_html(c: Mapping[str, Any], label: str | None = None) -> str:
+    """A citation folded to one line (number, context, location); unfolds to the verbatim passage."""
+    n = f'<span class="fb-n">[{int(c["n"])}]</span> ' if int(c.get("n", 0)) else ""
+    ctx = esc(c.get("context") or "")
+    return (
+        f'<details class="fb-cite"><summary>{n}{label or ""}{ctx} '
+        f'<span class="fb-loc">{_loc(c)}</span></summary>'
+        f'<blockquote class="fb-passage-text">{_verbatim(c["text"])}</blockquote>'
+        f'<a class="fb-jump" href="#p-{esc(c["id"])}">Show in source</a></details>'
+    )
+
+
+def facts_html(facts: Mapping[str, Any] | None) -> str:
+    if not facts:
+        return ""
+    rows = []
+    for key, value in facts.items():
+        if value is None:
+            continue
+        shown = "yes" if value is True else "no" if value is False else value
+        rows.append(f"<li>{esc(FACT_LABELS.get(key, key))}: <b>{esc(shown)}</b></li>")
+    if not rows:
+        return ""
+    return f'<div class="fb-facts"><span>Inputs used:</span><ul>{"".join(rows)}</ul></div>'
+
+
+def decision_html(d: Mapping[str, Any]) -> str:
+    return (
+        '<div class="fb-decision">'
+        f'<div class="fb-action"><strong>{esc(d["action"])}</strong></div>'
+        f'<div class="fb-row-label">{esc(d.get("reaction", ""))} — {esc(d.get("severity", ""))}</div>'
+        f'<blockquote class="fb-row">{_verbatim(d["quote"])}'
+        f'<div class="fb-loc">{_loc(d)}</div></blockquote></div>'
+    )
+
+
+def answer_html(answer: Mapping[str, Any]) -> str:
+    """An Answer (JSON contract) as one self-contained HTML block, marked by its route."""
+    route = str(answer.get("route", "answer"))
+    cites = list(answer.get("citations") or [])
+    marks = [int(c["n"]) for c in cites]
+    parts = [
+        f'<div class="fb-answer fb-route-{esc(route)}">'
+        f'<div class="fb-badge">{esc(ROUTE_LABELS.get(route, route))}</div>'
+    ]
+    if route in ("decision", "no_rule", "clarify"):
+        parts.append('<div class="fb-card">')
+        parts.extend(decision_html(d) for d in answer.get("decisions") or [])
+        parts.append(f'<div class="fb-text">{text_html(str(answer.get("text", "")), marks)}</div>')
+        missing = list(answer.get("missing") or [])
+        if missing:
+            names = ", ".join(FACT_LABELS.get(m, m) for m in missing)
+            parts.append(f'<div class="fb-missing">Missing: {esc(names)}</div>')
+            hints = [NUMBER_HINTS[m] for m in missing if m in NUMBER_HINTS and not choices_for(missing)]
+            parts.extend(f'<div class="fb-hint">{esc(h)}</div>' for h in hints)
+        parts.append(facts_html(answer.get("facts")))
+        parts.append("</div>")
+    else:
+        parts.append(f'<div class="fb-text">{text_html(str(answer.get("text", "")), marks)}</div>')
+    if cites:
+        parts.append('<div class="fb-cites">' + "".join(citation_html(c) for c in cites) + "</div>")
+    related = list(answer.get("related") or [])
+    if related:
+        title = "Nearest passages (not an answer)" if route == "abstain" else "Related passages"
+        parts.append(
+            f'<details class="fb-related"><summary>{title} ({len(related)})</summary>'
+            + "".join(citation_html(c) for c in related)
+            + "</details>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def question_html(question: str) -> str:
+    return f'<div class="fb-question">{esc(question)}</div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="fb-error" role="alert"><strong>Not asked:</strong> {esc(message)}</div>'
+
+
+def notice_html(notice: Mapping[str, Any] | None) -> str:
+    """The always-visible research-use banner: the source's own disclaimer, verbatim and located."""
+    own = "faqbot only repeats what the source says; it is not medical advice."
+    if notice is None:
+        return f'<div class="fb-notice" role="note"><strong>Research use only.</strong> {esc(own)}</div>'
+    return (
+        '<div class="fb-notice" role="note"><strong>Research use only.</strong> '
+        f'“{esc(notice["text"])}” <span class="fb-loc">({_loc(notice)})</span> {esc(own)}</div>'
+    )
+
+
+# ---- the source document ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Table:
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[Chunk, ...]
+
+
+def tables(chunks: Sequence[Chunk]) -> list[Table]:
+    """Consecutive table-row chunks grouped into their tables, in document order."""
+    out: list[Table] = []
+    rows: list[Chunk] = []
+
+    def flush() -> None:
+        if rows:
+            title = rows[0].context.split(SEP)[0] if SEP in rows[0].context else ""
+            out.append(Table(title, rows[0].header, tuple(rows)))
+            rows.clear()
+
+    for c in sorted(chunks, key=lambda c: (c.source, c.start)):
+        if c.kind == "table_row" and rows and (c.source, c.header) == (rows[-1].source, rows[-1].header):
+            rows.append(c)
+            continue
+        flush()
+        if c.kind == "table_row":
+            rows.append(c)
+    flush()
+    return out
+
+
+def table_html(table: Table, anchors: bool = False) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
+    body = []
+    for row in table.rows:
+        rid = f' id="p-{esc(row.id)}"' if anchors else ""
+        cells = "".join(f"<td>{_bold(cell)}</td>" for cell in row.text.split("\t"))
+        body.append(f'<tr class="fb-passage"{rid}>{cells}</tr>')
+    caption = f"<caption>{esc(table.title)}</caption>" if table.title and not anchors else ""
+    return f'<table class="fb-table">{caption}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def tables_html(chunks: Sequence[Chunk]) -> str:
+    """Every table of the corpus in full (the dose-decision tab shows them beside the form)."""
+    return '<div class="fb-tables">' + "".join(table_html(t) for t in tables(chunks)) + "</div>"
+
+
+def _bold(text: str) -> str:
+    return _inline(text)
+
+
+def _block_html(text: str, kind: str) -> str:
+    paras = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    inner = "".join("<p>" + "<br>".join(_bold(ln) for ln in p.split("\n")) + "</p>" for p in paras)
+    return inner
+
+
+def document_html(doc: Document, chunks: Sequence[Chunk]) -> str:
+    """The whole document, in order: every chunk is an element ``#p-<chunk id>``; tables as tables.
+
+    Text between chunks (headings, table headers) is shown too, so nothing of the source is left out.
+    """
+    own = sorted((c for c in chunks if c.source == doc.source), key=lambda c: c.start)
+    table_of = {r.id: t for t in tables(own) for r in t.rows}
+    out = [
+        f'<article class="fb-doc" data-source="{esc(doc.source)}"><div class="fb-doc-name">{esc(doc.source)}</div>'
+    ]
+    pos = 0
+    done_tables: set[int] = set()
+    for c in own:
+        if c.start < pos:
+            continue
+        gap = doc.text[pos : c.start]
+        table = table_of.get(c.id)
+        for para in re.split(r"\n\s*\n", gap):
+            line = para.strip()
+            if not line or (table is not None and "\t" in line):
+                continue  # a table's header row is rendered as the table's <thead>
+            out.append(f'<h3 class="fb-heading">{_bold(line)}</h3>')
+        if table is not None:
+            if id(table) not in done_tables:
+                done_tables.add(id(table))
+                out.append(table_html(table, anchors=True))
+            pos = c.end
+            continue
+        tag = "h2" if c.kind == "title" else "div"
+        if c.kind == "title":
+            first, _, rest = c.text.partition("\n")
+            body = f'<h2 class="fb-title">{_bold(first)}</h2>{_block_html(rest, "paragraph")}'
+            out.append(f'<div class="fb-passage fb-{esc(c.kind)}" id="p-{esc(c.id)}">{body}</div>')
+        else:
+            out.append(
+                f'<{tag} class="fb-passage fb-{esc(c.kind)}" id="p-{esc(c.id)}">{_block_html(c.text, c.kind)}</{tag}>'
+            )
+        pos = c.end
+    tail = doc.text[pos:].strip()
+    if tail:
+        out.append(_block_html(tail, "paragraph"))
+    out.append("</article>")
+    return "".join(out)
+
+
+def source_html(docs: Sequence[Document], chunks: Sequence[Chunk]) -> str:
+    return '<div class="fb-source">' + "".join(document_html(d, chunks) for d in docs) + "</div>"
+
+
+# ---- export -----------------------------------------------------------------------------------------
+def export_markdown(turns: Sequence[Mapping[str, Any]], notice: Mapping[str, Any] | None = None) -> str:
+    """A conversation (Answer JSON objects, in order) as Markdown with every citation located and quoted.
+
+    This is a file for people to read, not HTML: the source's text is kept as written (quoted with ``>``).
+    """
+    lines = ["# faqbot conversation", ""]
+    if notice is not None:
+        lines += [
+            f"> Research use only: {notice['text']} ({notice['source']}:{notice['start']}-{notice['end']})",
+            "",
+        ]
+    for k, a in enumerate(turns, 1):
+        lines += [
+            f"## {k}. {a.get('question', '')}",
+            "",
+            f"*{ROUTE_LABELS.get(str(a.get('route')), a.get('route'))}*",
+            "",
+        ]
+        lines += [str(a.get("text", "")).strip(), ""]
+        for d in a.get("decisions") or []:
+            lines += [f"- **{d['action']}** — {d.get('reaction', '')}, {d.get('severity', '')}"]
+            lines += [f"  > {d['quote']}", f"  ({d['source']}:{d['start']}-{d['end']})"]
+        facts = {key: v for key, v in (a.get("facts") or {}).items() if v is not None}
+        if facts:
+            lines += [
+                "",
+                "Inputs used: " + ", ".join(f"{FACT_LABELS.get(key, key)} = {v}" for key, v in facts.items()),
+            ]
+        if a.get("missing"):
+            lines += ["", "Missing: " + ", ".join(str(m) for m in a["missing"])]
+        cites = a.get("citations") or []
+        if cites:
+            lines += ["", "Citations:", ""]
+            for c in cites:
+                quoted = "\n".join(f"  > {ln}" for ln in str(c["text"]).splitlines())
+                lines += [f"{c['n']}. {c['context']} — {c['source']}:{c['start']}-{c['end']}", quoted]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---- what the UI shows of the corpus ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """The corpus as the UI shows it: documents, their chunks (ids match the index) and the notice.
+
+    Built from the corpus alone (no model, no index), so the page can be served while the bot loads.
+    """
+
+    docs: tuple[Document, ...]
+    chunks: tuple[Chunk, ...]
+    notice: dict[str, Any] | None
+
+    @classmethod
+    def from_corpus(cls, corpus_dir: Any, root: Any) -> SourceView:
+        from bot.chunking import chunk_documents
+        from bot.core import NOTICE_MARKER
+        from bot.corpus import load_corpus
+        from bot.records import Citation
+
+        docs = load_corpus(corpus_dir, root)
+        chunks = chunk_documents(docs)
+        notice = next((Citation.of(0, c, 1.0).to_dict() for c in chunks if NOTICE_MARKER in c.text), None)
+        return cls(tuple(docs), tuple(chunks), notice)

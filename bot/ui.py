@@ -1,0 +1,369 @@
+"""The Gradio Blocks UI: Chat, Dose decision and Source tabs. A thin face over ``Bot.ask`` / ``Bot.decide``.
+
+Every event has a pinned ``api_name``. The public endpoints (``/ask``, ``/decide``, ``/passage``) take and
+return the JSON contract; the UI events are private. All text from documents and users goes through
+:mod:`bot.render`, which escapes it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from bot import render
+from bot.core import Bot
+from bot.errors import FaqbotError
+from bot.feedback import Feedback, FeedbackLog
+from bot.render import SourceView
+
+NOT_READY = "the index is still loading; try again in a moment"
+MAX_CHOICES = 4
+EXAMPLES = (
+    "How often are eye exams needed?",
+    "What should be done for grade 2 ocular toxicity?",
+    "What do I do for eye toxicity?",
+    "Are antibiotics used to prevent skin toxicity?",
+    "Can avutometinib be taken with grapefruit juice?",
+)
+UNSET = "—"  # a form field left empty
+REACTIONS = ("ocular", "skin", "hepatotoxicity", "rhabdomyolysis")
+
+CSS = """
+.fb-notice { border: 1px solid #d97706; background: #fffbeb; color: #78350f; padding: 8px 12px;
+  border-radius: 6px; font-size: 0.9em; }
+.fb-badge { display: inline-block; font-size: 0.78em; font-weight: 600; text-transform: uppercase;
+  letter-spacing: .03em; padding: 1px 8px; border-radius: 10px; background: #e0e7ff; color: #3730a3;
+  margin-bottom: 4px; }
+.fb-route-abstain .fb-badge { background: #fee2e2; color: #991b1b; }
+.fb-route-no_rule .fb-badge { background: #fef3c7; color: #92400e; }
+.fb-route-clarify .fb-badge { background: #e0f2fe; color: #075985; }
+.fb-route-decision .fb-badge { background: #dcfce7; color: #166534; }
+.fb-card { border: 2px solid #16a34a; border-radius: 8px; padding: 8px 12px; margin: 4px 0; }
+.fb-route-no_rule .fb-card { border-color: #d97706; }
+.fb-route-clarify .fb-card { border-color: #0284c7; border-style: dashed; }
+.fb-action { font-size: 1.08em; margin: 4px 0; }
+.fb-row-label { font-size: 0.85em; opacity: .8; }
+.fb-row, .fb-quote, .fb-passage-text { border-left: 3px solid #94a3b8; margin: 4px 0; padding: 2px 10px; }
+.fb-verbatim { white-space: pre-wrap; tab-size: 4; }
+.fb-loc { font-size: 0.8em; opacity: .7; font-family: monospace; }
+.fb-mark { color: #4338ca; font-weight: 600; }
+.fb-n { color: #4338ca; font-weight: 700; }
+.fb-cite, .fb-related { margin: 4px 0; }
+.fb-cite summary, .fb-related summary { cursor: pointer; }
+.fb-jump { font-size: 0.85em; }
+.fb-facts ul { margin: 2px 0 2px 18px; padding: 0; }
+.fb-missing { font-weight: 600; margin-top: 4px; }
+.fb-error { color: #991b1b; }
+.fb-question { white-space: pre-wrap; }
+.fb-doc-name { font-family: monospace; opacity: .7; margin-bottom: 6px; }
+.fb-source .fb-passage { scroll-margin-top: 80px; border-radius: 4px; transition: background .3s; }
+.fb-source .fb-passage.fb-hl, .fb-source tr.fb-hl td { background: #fde68a; outline: 2px solid #d97706; }
+.fb-table { border-collapse: collapse; margin: 8px 0; width: 100%; }
+.fb-table th, .fb-table td { border: 1px solid #cbd5e1; padding: 4px 8px; text-align: left;
+  vertical-align: top; }
+.fb-table caption { text-align: left; font-weight: 600; padding: 4px 0; }
+"""
+
+# Citation links: open the Source tab, then scroll to the passage and highlight it.
+HEAD = """
+<script>
+(() => {
+  function jump(id) {
+    const tab = Array.from(document.querySelectorAll('button[role="tab"]'))
+      .find((b) => b.textContent.trim() === 'Source');
+    if (tab) tab.click();
+    let tries = 0;
+    const go = () => {
+      const el = document.getElementById(id);
+      if (el && el.offsetParent !== null) {
+        document.querySelectorAll('.fb-hl').forEach((x) => x.classList.remove('fb-hl'));
+        el.classList.add('fb-hl');
+        el.scrollIntoView({ block: 'center' });
+      } else if (tries++ < 60) {
+        setTimeout(go, 50);
+      }
+    };
+    go();
+  }
+  document.addEventListener('click', (event) => {
+    const a = event.target.closest && event.target.closest('a.fb-jump');
+    if (!a) return;
+    event.preventDefault();
+    jump((a.getAttribute('href') || '').slice(1));
+  }, true);
+})();
+</script>
+"""
+
+
+# ---- plain functions (the UI's behaviour, testable without a browser) --------------------------------
+def history_of(turns: Sequence[dict[str, Any]]) -> list[str]:
+    """Earlier questions that were answered: what ``Bot.ask`` reads for follow-ups."""
+    return [t["question"] for t in turns if t.get("answer") is not None]
+
+
+def ask_turn(bot: Bot, question: str, turns: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One chat turn: the question and its Answer JSON, or the error that stopped it."""
+    question = question if isinstance(question, str) else ""
+    try:
+        if not bot.ready:
+            raise FaqbotError(NOT_READY)
+        answer = bot.ask(question, history_of(turns)).to_dict()
+    except FaqbotError as exc:
+        return {"question": question, "answer": None, "error": str(exc)}
+    return {"question": answer["question"], "answer": answer, "error": None}
+
+
+def messages(turns: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """Chatbot messages: two per turn (question, then answer or error), all escaped HTML."""
+    out = []
+    for t in turns:
+        out.append({"role": "user", "content": render.question_html(t["question"])})
+        body = render.answer_html(t["answer"]) if t.get("answer") else render.error_html(t["error"])
+        out.append({"role": "assistant", "content": body})
+    return out
+
+
+def choices(turns: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """One-click follow-ups offered after the last turn (only when it asked to clarify)."""
+    if not turns or not turns[-1].get("answer"):
+        return ()
+    last = turns[-1]["answer"]
+    return render.choices_for(last.get("missing") or []) if last.get("route") == "clarify" else ()
+
+
+def export_file(turns: Sequence[dict[str, Any]], notice: dict[str, Any] | None, folder: Path) -> Path | None:
+    answers = [t["answer"] for t in turns if t.get("answer")]
+    if not answers:
+        return None
+    path = folder / uuid.uuid4().hex / "faqbot-conversation.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render.export_markdown(answers, notice), encoding="utf-8")
+    return path
+
+
+def facts_from_form(
+    reaction: str | None,
+    grade: str | None,
+    symptomatic: str | None,
+    suspected_scar: str | None,
+    cpk_uln: float | None,
+    creatinine_baseline: float | None,
+    aki: str | None,
+) -> dict[str, Any]:
+    """The form's values as the keyword arguments of ``bot.dose.Facts`` (UNSET → None)."""
+
+    def opt(v: str | None) -> str | None:
+        return None if v in (None, "", UNSET) else v
+
+    def yes_no(v: str | None) -> bool | None:
+        v = opt(v)
+        return None if v is None else v == "yes"
+
+    g = opt(grade)
+    return {
+        "reaction": opt(reaction),
+        "grade": int(g) if g is not None else None,
+        "symptomatic": yes_no(symptomatic),
+        "suspected_scar": yes_no(suspected_scar),
+        "cpk_uln": None if cpk_uln is None else float(cpk_uln),
+        "creatinine_baseline": None if creatinine_baseline is None else float(creatinine_baseline),
+        "aki": yes_no(aki),
+    }
+
+
+def decide_dict(bot: Bot, facts: dict[str, Any]) -> dict[str, Any]:
+    """``Bot.decide`` on keyword facts, as the JSON contract. Raises FaqbotError (FactError) on bad facts."""
+    from bot.dose import Facts
+
+    if not bot.ready:
+        raise FaqbotError(NOT_READY)
+    engine: Any = bot  # Bot.decide comes with the dose engine (bot/dose)
+    answer: dict[str, Any] = engine.decide(Facts(**facts)).to_dict()
+    return answer
+
+
+# ---- the Blocks ------------------------------------------------------------------------------------
+def build_ui(
+    bot: Bot,
+    view: SourceView,
+    feedback: FeedbackLog,
+    max_question_chars: int = 2000,
+    concurrency: int = 8,
+    export_dir: Path | None = None,
+) -> gr.Blocks:
+    folder = export_dir or Path(tempfile.mkdtemp(prefix="faqbot-export-"))
+
+    def chat_outputs(turns: list[dict[str, Any]]) -> tuple[Any, ...]:
+        offered = choices(turns)
+        buttons = [
+            gr.Button(value=offered[k], visible=True) if k < len(offered) else gr.Button(visible=False)
+            for k in range(MAX_CHOICES)
+        ]
+        path = export_file(turns, view.notice, folder)
+        download = gr.DownloadButton(value=str(path) if path else None, visible=path is not None)
+        return (messages(turns), turns, "", *buttons, download)
+
+    def respond(question: str, turns: list[dict[str, Any]]) -> tuple[Any, ...]:
+        return chat_outputs([*turns, ask_turn(bot, question, turns)])
+
+    def clear() -> tuple[Any, ...]:
+        return chat_outputs([])
+
+    def on_like(turns: list[dict[str, Any]], data: gr.LikeData, request: gr.Request) -> None:
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        k = int(index) // 2
+        if not 0 <= k < len(turns) or not turns[k].get("answer"):
+            return
+        rating = "up" if data.liked is True else "down" if data.liked is False else None
+        if rating is None:
+            return
+        user = getattr(request, "username", None)
+        fb = Feedback.of(turns[k]["answer"], rating, history_of(turns[:k]), user)
+        feedback.append(fb)
+
+    def decide_form(*values: Any) -> str:
+        try:
+            return render.answer_html(decide_dict(bot, facts_from_form(*values)))
+        except (FaqbotError, TypeError, ValueError) as exc:
+            return render.error_html(str(exc))
+
+    # ---- public API endpoints (JSON contract) ----
+    def ask(question: str, history: list[str] | None = None) -> dict[str, Any]:
+        """Answer a question (with earlier questions as history): the Answer JSON."""
+        if not bot.ready:
+            raise gr.Error(NOT_READY)
+        try:
+            result: dict[str, Any] = bot.ask(question, history).to_dict()
+        except FaqbotError as exc:
+            raise gr.Error(str(exc)) from None
+        return result
+
+    def decide(
+        reaction: str | None = None,
+        grade: int | None = None,
+        symptomatic: bool | None = None,
+        suspected_scar: bool | None = None,
+        cpk_uln: float | None = None,
+        creatinine_baseline: float | None = None,
+        aki: bool | None = None,
+    ) -> dict[str, Any]:
+        """Dose decision from structured facts: the Answer JSON (decision, no_rule or clarify)."""
+        facts = {
+            "reaction": reaction,
+            "grade": grade,
+            "symptomatic": symptomatic,
+            "suspected_scar": suspected_scar,
+            "cpk_uln": cpk_uln,
+            "creatinine_baseline": creatinine_baseline,
+            "aki": aki,
+        }
+        try:
+            return decide_dict(bot, facts)
+        except FaqbotError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def passage(passage_id: str) -> dict[str, Any]:
+        """A source passage by id, verbatim and located."""
+        if not bot.ready:
+            raise gr.Error(NOT_READY)
+        try:
+            result: dict[str, Any] = bot.passage(passage_id).to_dict()
+        except FaqbotError as exc:
+            raise gr.Error(str(exc)) from None
+        return result
+
+    private: dict[str, Any] = {"api_visibility": "private"}
+    with gr.Blocks(title="faqbot", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
+        gr.HTML(render.notice_html(view.notice), elem_id="fb-notice", padding=False)
+        with gr.Tabs(elem_id="fb-tabs"):
+            with gr.Tab("Chat", id="chat", elem_id="fb-tab-chat"):
+                turns = gr.State([])
+                chatbot = gr.Chatbot(
+                    elem_id="fb-chat",
+                    label="faqbot",
+                    height=520,
+                    render_markdown=False,
+                    sanitize_html=True,
+                    latex_delimiters=[],
+                    buttons=[],
+                    feedback_options=("Like", "Dislike"),
+                    placeholder="Ask about the source: answers quote it, with numbered citations.",
+                )
+                with gr.Row(elem_id="fb-choices"):
+                    choice_buttons = [
+                        gr.Button(visible=False, size="sm", elem_classes=["fb-choice"])
+                        for _ in range(MAX_CHOICES)
+                    ]
+                with gr.Row():
+                    box = gr.Textbox(
+                        elem_id="fb-question",
+                        show_label=False,
+                        placeholder=f"Ask a question (up to {max_question_chars} characters)",
+                        max_length=max_question_chars,
+                        lines=1,
+                        scale=6,
+                    )
+                    send = gr.Button("Ask", variant="primary", elem_id="fb-send", scale=1)
+                with gr.Row(elem_id="fb-examples"):
+                    example_buttons = [gr.Button(q, size="sm", elem_classes=["fb-example"]) for q in EXAMPLES]
+                with gr.Row():
+                    clear_btn = gr.Button("Clear", size="sm", elem_id="fb-clear")
+                    download = gr.DownloadButton(
+                        "Export conversation (Markdown)", visible=False, size="sm", elem_id="fb-export"
+                    )
+            with gr.Tab("Dose decision", id="dose", elem_id="fb-tab-dose"), gr.Row():
+                with gr.Column(scale=1, elem_id="fb-dose-form"):
+                    f_reaction = gr.Dropdown(
+                        [UNSET, *REACTIONS],
+                        value=UNSET,
+                        label="Adverse reaction",
+                        elem_id="fb-f-reaction",
+                    )
+                    f_grade = gr.Radio(
+                        [UNSET, "1", "2", "3", "4"],
+                        value=UNSET,
+                        label="CTCAE grade",
+                        elem_id="fb-f-grade",
+                    )
+                    f_symptomatic = gr.Radio(
+                        [UNSET, "yes", "no"], value=UNSET, label="Symptomatic", elem_id="fb-f-symptomatic"
+                    )
+                    f_scar = gr.Radio(
+                        [UNSET, "yes", "no"], value=UNSET, label="Suspected SCAR", elem_id="fb-f-scar"
+                    )
+                    f_cpk = gr.Number(value=None, label="CPK × ULN", minimum=0, elem_id="fb-f-cpk")
+                    f_creat = gr.Number(
+                        value=None, label="Serum creatinine × baseline", minimum=0, elem_id="fb-f-creat"
+                    )
+                    f_aki = gr.Radio(
+                        [UNSET, "yes", "no"], value=UNSET, label="Acute kidney injury", elem_id="fb-f-aki"
+                    )
+                    decide_btn = gr.Button("Decide", variant="primary", elem_id="fb-decide")
+                    card = gr.HTML("", elem_id="fb-dose-card", padding=False)
+                with gr.Column(scale=1):
+                    gr.HTML(render.tables_html(view.chunks), elem_id="fb-dose-tables", padding=False)
+            with gr.Tab("Source", id="source", elem_id="fb-tab-source", render_children=True):
+                gr.HTML(render.source_html(view.docs, view.chunks), elem_id="fb-source", padding=False)
+
+        outputs = [chatbot, turns, box, *choice_buttons, download]
+        box.submit(respond, [box, turns], outputs, api_name="chat_submit", **private)
+        send.click(respond, [box, turns], outputs, api_name="chat_send", **private)
+        for k, b in enumerate(choice_buttons, 1):
+            b.click(respond, [b, turns], outputs, api_name=f"chat_choice_{k}", **private)
+        for k, b in enumerate(example_buttons, 1):
+            b.click(respond, [b, turns], outputs, api_name=f"chat_example_{k}", **private)
+        clear_btn.click(clear, None, outputs, api_name="chat_clear", **private)
+        chatbot.like(on_like, [turns], None, api_name="chat_feedback", **private)
+        form = [f_reaction, f_grade, f_symptomatic, f_scar, f_cpk, f_creat, f_aki]
+        decide_btn.click(decide_form, form, card, api_name="decide_form", **private)
+        gr.api(ask, api_name="ask")
+        gr.api(decide, api_name="decide")
+        gr.api(passage, api_name="passage")
+    demo.queue(default_concurrency_limit=max(1, concurrency), max_size=max(16, 8 * concurrency))
+    return demo
