@@ -252,55 +252,60 @@ def _bold(text: str) -> str:
     return _inline(text)
 
 
-def _block_html(text: str, kind: str) -> str:
+def _block_html(text: str) -> str:
     paras = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
-    inner = "".join("<p>" + "<br>".join(_bold(ln) for ln in p.split("\n")) + "</p>" for p in paras)
-    return inner
+    return "".join("<p>" + "<br>".join(_bold(ln) for ln in p.split("\n")) + "</p>" for p in paras)
+
+
+def _outermost(chunks: Sequence[Chunk]) -> list[tuple[Chunk, list[Chunk]]]:
+    """Chunks not inside another one, each with the chunks nested in it (document order)."""
+    out: list[tuple[Chunk, list[Chunk]]] = []
+    for c in sorted(chunks, key=lambda c: (c.start, -c.end)):
+        if out and c.start >= out[-1][0].start and c.end <= out[-1][0].end:
+            out[-1][1].append(c)
+        else:
+            out.append((c, []))
+    return out
+
+
+def _span_html(text: str, start: int, end: int, chunks: Sequence[Chunk], tables_of: dict[str, Table]) -> str:
+    """``text[start:end]`` with its chunks as anchored elements and the text between them shown."""
+    out: list[str] = []
+    pos = start
+    done: set[int] = set()
+    for c, inner in _outermost(chunks):
+        table = tables_of.get(c.id)
+        for para in re.split(r"\n\s*\n", text[pos : c.start]):
+            line = para.strip()
+            if line and not (table is not None and "\t" in line):  # a header row becomes the <thead>
+                out.append(f'<h3 class="fb-heading">{_bold(line)}</h3>')
+        pos = max(pos, c.end)
+        if table is not None:
+            if id(table) not in done:
+                done.add(id(table))
+                out.append(table_html(table, anchors=True))
+            continue
+        if inner:
+            body = _span_html(text, c.start, c.end, inner, tables_of)
+        elif c.kind == "title":
+            first, _, rest = c.text.partition("\n")
+            body = f'<h2 class="fb-title">{_bold(first)}</h2>{_block_html(rest)}'
+        else:
+            body = _block_html(c.text)
+        out.append(f'<div class="fb-passage fb-{esc(c.kind)}" id="p-{esc(c.id)}">{body}</div>')
+    rest = text[pos:end]
+    if rest.strip():
+        out.append(_block_html(rest))
+    return "".join(out)
 
 
 def document_html(doc: Document, chunks: Sequence[Chunk]) -> str:
-    """The whole document, in order: every chunk is an element ``#p-<chunk id>``; tables as tables.
-
-    Text between chunks (headings, table headers) is shown too, so nothing of the source is left out.
-    """
-    own = sorted((c for c in chunks if c.source == doc.source), key=lambda c: c.start)
-    table_of = {r.id: t for t in tables(own) for r in t.rows}
-    out = [
-        f'<article class="fb-doc" data-source="{esc(doc.source)}"><div class="fb-doc-name">{esc(doc.source)}</div>'
-    ]
-    pos = 0
-    done_tables: set[int] = set()
-    for c in own:
-        if c.start < pos:
-            continue
-        gap = doc.text[pos : c.start]
-        table = table_of.get(c.id)
-        for para in re.split(r"\n\s*\n", gap):
-            line = para.strip()
-            if not line or (table is not None and "\t" in line):
-                continue  # a table's header row is rendered as the table's <thead>
-            out.append(f'<h3 class="fb-heading">{_bold(line)}</h3>')
-        if table is not None:
-            if id(table) not in done_tables:
-                done_tables.add(id(table))
-                out.append(table_html(table, anchors=True))
-            pos = c.end
-            continue
-        tag = "h2" if c.kind == "title" else "div"
-        if c.kind == "title":
-            first, _, rest = c.text.partition("\n")
-            body = f'<h2 class="fb-title">{_bold(first)}</h2>{_block_html(rest, "paragraph")}'
-            out.append(f'<div class="fb-passage fb-{esc(c.kind)}" id="p-{esc(c.id)}">{body}</div>')
-        else:
-            out.append(
-                f'<{tag} class="fb-passage fb-{esc(c.kind)}" id="p-{esc(c.id)}">{_block_html(c.text, c.kind)}</{tag}>'
-            )
-        pos = c.end
-    tail = doc.text[pos:].strip()
-    if tail:
-        out.append(_block_html(tail, "paragraph"))
-    out.append("</article>")
-    return "".join(out)
+    """The whole document, in order: every chunk is an element ``#p-<chunk id>`` (nested chunks inside
+    their parent); tables as tables. Text between chunks (headings, table headers) is shown too."""
+    own = [c for c in chunks if c.source == doc.source]
+    tables_of = {r.id: t for t in tables(own) for r in t.rows}
+    body = _span_html(doc.text, 0, len(doc.text), own, tables_of)
+    return f'<article class="fb-doc"><div class="fb-doc-name">{esc(doc.source)}</div>{body}</article>'
 
 
 def source_html(docs: Sequence[Document], chunks: Sequence[Chunk]) -> str:
