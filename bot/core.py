@@ -10,12 +10,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from bot.dose import DoseRouter, Facts, load_router
 from bot.errors import FaqbotError, IndexCorruptError, IndexMissingError, QuestionError, StaleIndexError
 from bot.records import Answer, Citation, Document, Hit
 from bot.settings import Settings
@@ -74,7 +75,7 @@ class Bot:
         self.docs: list[Document] = []
         self.index: Any = None
         self.searcher: Any = None
-        self.dose: Any = None
+        self.dose: DoseRouter | None = None
         self._cache: OrderedDict[tuple[str, tuple[str, ...]], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._generation = 0
@@ -126,7 +127,7 @@ class Bot:
         self.index = data
         self.searcher = HybridSearcher(data.chunks, data.faiss_index)
         if self.dose is None:
-            self.dose = _load_dose(self.settings)
+            self.dose = load_router(self.settings)
         with self._cache_lock:
             self._cache.clear()
             self._generation += 1
@@ -237,6 +238,13 @@ class Bot:
     def _search(self, text: str, k: int, mode: str) -> list[Hit]:
         return list(self.searcher.search(text, self.embed_query(text), k, mode))
 
+    def decide(self, facts: Facts) -> Answer:
+        """A dose decision from structured facts (the UI form, ``POST /api/decide``): route decision,
+        no_rule or clarify. Needs no model or index: the rule file is loaded on first use if needed."""
+        if self.dose is None:
+            self.dose = load_router(self.settings)
+        return self.dose.decide(facts)
+
     def passage(self, chunk_id: str) -> Citation:
         """A chunk by id, as a citation (n=0). KeyError-free: raises FaqbotError naming the id."""
         self._require()
@@ -258,16 +266,6 @@ class Bot:
 class _Built:
     report: BuildReport
     index_data: Any
-
-
-def _load_dose(settings: Settings) -> Any:
-    """The dose-decision router if the rules module and data exist (None otherwise)."""
-    try:
-        from bot.dose import load_router
-    except ImportError:
-        return None
-    loader: Callable[[Settings], Any] = load_router
-    return loader(settings)
 
 
 def load_bot(settings: Settings | None = None, **overrides: Any) -> Bot:

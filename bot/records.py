@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 _LINK_RE = re.compile(r"\[([^\]]*)\]\((?:[^)]*)\)")
 _URL_RE = re.compile(r"<?https?://[^\s>\])]+>?")
@@ -155,9 +155,20 @@ class Decision:
         }
 
 
+class FactsLike(Protocol):
+    """The facts a dose answer used (``bot.dose.Facts``): serialized with only the stated values."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What ``Bot.ask`` returns; ``to_dict()`` is the JSON contract."""
+    """What ``Bot.ask`` returns; ``to_dict()`` is the JSON contract.
+
+    ``facts`` holds the facts a dose answer used, one per reaction (empty for retrieval answers). In the
+    JSON it is ``"facts": {...}`` with only the stated values; ``{}`` when there are none, and
+    ``{"readings": [{...}, ...]}`` when one question named several reactions.
+    """
 
     question: str
     route: Route
@@ -166,6 +177,7 @@ class Answer:
     related: tuple[Citation, ...] = ()
     decisions: tuple[Decision, ...] = ()
     missing: tuple[str, ...] = ()
+    facts: tuple[FactsLike, ...] = ()
 
     @property
     def abstained(self) -> bool:
@@ -181,4 +193,12 @@ class Answer:
             "related": [c.to_dict() for c in self.related],
             "decisions": [d.to_dict() for d in self.decisions],
             "missing": list(self.missing),
+            "facts": self.facts_dict(),
         }
+
+    def facts_dict(self) -> dict[str, Any]:
+        if len(self.facts) == 1:
+            return self.facts[0].to_dict()
+        if not self.facts:
+            return {}
+        return {"readings": [f.to_dict() for f in self.facts]}

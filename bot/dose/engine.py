@@ -1,0 +1,247 @@
+"""The decision engine: facts in, one of three outcomes out — pure, total and deterministic.
+
+For one reaction's :class:`~bot.dose.facts.Facts` the engine evaluates every row of that reaction:
+
+* some row applies                        -> ``decision`` (every applying row, action verbatim)
+* no row applies, some row needs a fact   -> ``clarify`` (``missing`` names the facts; candidate rows shown)
+* every row is ruled out                  -> ``no_rule`` (the source has no criterion; its rows are cited)
+
+Unknown reaction, invalid values (grade 0, 5, 7; a negative ratio) or problems read from a question give
+``clarify`` with a message naming the value. Several reactions in one question give one outcome each;
+:func:`render` combines them into one :class:`~bot.records.Answer` whose text is made of source spans
+and the fixed templates below, every span marked ``[n]`` and listed in ``citations``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from bot.dose.facts import FIELDS, PROMPTS, Facts, describe_value, problems
+from bot.dose.rules import Passage, Rule, RuleSet
+from bot.records import Answer, Citation, Decision, Route
+
+DECISION = "decision"
+NO_RULE = "no_rule"
+CLARIFY = "clarify"
+
+# Fixed templates: the only words of a dosing answer that are not quoted from the source.
+T_DECISION = "**{label}** ({facts}) — the source's row applies:"
+T_NO_RULE = (
+    "**{label}** ({facts}) — the source gives no specific criterion for this case, so no decision is "
+    "given. The rows it has for {label} are:"
+)
+T_CLARIFY = "**{label}** ({facts}) — to decide, the source's rows need {needs}. The rows that could apply:"
+T_CLARIFY_REACTION = (
+    "**Which adverse reaction?** ({facts}) — the source's tables give rows per reaction ({reactions}); "
+    "name the reaction. The rows that fit what is given:"
+)
+T_INVALID = "**{label}** ({facts}) — {messages}"
+T_RELATED = "Related guidance in the source:"
+T_ASSUMED = "{what}: not stated, taken as {value}."
+T_INHERITED = "From earlier in the conversation: {what}."
+T_NOTHING = "no facts"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A fact that cannot be used, with the message shown to the user (naming the bad value)."""
+
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The engine's result for one reaction's facts."""
+
+    kind: str  # decision | no_rule | clarify
+    facts: Facts
+    reaction: str | None  # canonical reaction id when known and valid
+    matched: tuple[Rule, ...] = ()
+    cited: tuple[Rule, ...] = ()  # rows shown: candidates (clarify) or the reaction's rows (no_rule)
+    missing: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    assumed: tuple[tuple[str, bool], ...] = ()
+    inherited: tuple[str, ...] = ()
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        return tuple(r.decision() for r in self.matched)
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(r.id for r in (self.matched or self.cited))
+
+
+def evaluate(
+    facts: Facts,
+    rules: RuleSet,
+    extra_problems: Sequence[Problem] = (),
+    inherited: Sequence[str] = (),
+) -> Outcome:
+    """The outcome for one reaction's facts. Never raises for any ``Facts`` value."""
+    found = [Problem(f, m) for f, m in problems(facts)] + list(extra_problems)
+    reaction = facts.reaction if isinstance(facts.reaction, str) else None
+    if reaction is not None and reaction not in rules.reaction_ids:
+        canonical = rules.reaction_names().get(" ".join(reaction.lower().replace("-", " ").split()))
+        if canonical is None:
+            names = ", ".join(rules.reaction_ids)
+            found.append(
+                Problem(
+                    "reaction", f"The reaction {reaction!r} is not one the source's tables cover ({names})."
+                )
+            )
+        reaction = canonical
+    bad = {p.field for p in found}
+    usable = replace(facts, **{f: None for f in bad if f in FIELDS})
+    inh = tuple(inherited)
+    if found:
+        cited = _candidates(usable, rules, reaction)
+        missing = tuple(f for f in FIELDS if f in bad)
+        return Outcome(
+            CLARIFY, facts, reaction, cited=cited, missing=missing, problems=tuple(found), inherited=inh
+        )
+    if reaction is None:
+        cited = _candidates(usable, rules, None)
+        return Outcome(CLARIFY, facts, None, cited=cited, missing=("reaction",), inherited=inh)
+
+    rx = rules.reaction(reaction)
+    assert rx is not None
+    assumed = tuple((f, v) for f, v in rx.assume if getattr(usable, f) is None)
+    effective = replace(usable, reaction=reaction, **dict(assumed))
+    rows = rules.rules_for(reaction)
+    results = [(r, r.holds(effective)) for r in rows]
+    matched = tuple(r for r, ok in results if ok is True)
+    if matched:
+        return Outcome(DECISION, facts, reaction, matched=matched, assumed=assumed, inherited=inh)
+    open_rows = tuple(r for r, ok in results if ok is None)
+    if open_rows:
+        need = {f for r in open_rows for f in r.unknown(effective)}
+        missing = tuple(f for f in FIELDS if f in need)
+        return Outcome(
+            CLARIFY, facts, reaction, cited=open_rows, missing=missing, assumed=assumed, inherited=inh
+        )
+    return Outcome(NO_RULE, facts, reaction, cited=rows, assumed=assumed, inherited=inh)
+
+
+def _candidates(facts: Facts, rules: RuleSet, reaction: str | None) -> tuple[Rule, ...]:
+    """Rows that could still apply: of the reaction if known; else rows that use a stated fact."""
+    if reaction is not None:
+        rows = rules.rules_for(reaction)
+        return tuple(r for r in rows if r.holds(replace(facts, reaction=reaction)) is not False) or rows
+    stated = set(facts.known())
+    fitting = tuple(r for r in rules.rules if r.fields & stated and r.holds(facts) is not False)
+    return fitting or rules.rules
+
+
+def route_of(outcomes: Sequence[Outcome]) -> Route:
+    """clarify if any reaction needs a fact; else decision if any row applies; else no_rule."""
+    kinds = {o.kind for o in outcomes}
+    if not outcomes or CLARIFY in kinds:
+        return "clarify"
+    if DECISION in kinds:
+        return "decision"
+    return "no_rule"
+
+
+class _Numbering:
+    """Citation numbers shared across the sections of one answer (a passage cited twice keeps its n)."""
+
+    def __init__(self) -> None:
+        self.citations: list[Citation] = []
+        self._by_id: dict[str, int] = {}
+
+    def cite(self, passage: Passage) -> int:
+        pid = passage.id
+        if pid not in self._by_id:
+            n = len(self.citations) + 1
+            self._by_id[pid] = n
+            self.citations.append(passage.citation(n))
+        return self._by_id[pid]
+
+
+def _row_line(rule: Rule, rules: RuleSet, n: int) -> str:
+    rx = rules.reaction(rule.reaction)
+    label = rx.label.text if rx is not None else rule.reaction
+    return f"> {label} — {rule.severity.text} — **{rule.action.text}** [{n}]"
+
+
+_SOURCE_REFS_RE = re.compile(r"(?:\s*\[\d+\])+(?=\s*[.:]?\s*$)")
+
+
+def _passage_line(p: Passage, n: int) -> str:
+    """A related passage on one line; the source's own reference marks ("[1] [2]") are left out of the
+    shown line so they are not mistaken for this answer's citation numbers (the citation keeps them)."""
+    text = " ".join(p.span.text.split())
+    if text.startswith("- "):
+        text = text[2:]
+    text = _SOURCE_REFS_RE.sub("", text)
+    return f"> {text} [{n}]"
+
+
+def _facts_text(o: Outcome) -> str:
+    shown = [describe_value(f, getattr(o.facts, f)) for f in o.facts.known() if f != "reaction"]
+    return ", ".join(shown) if shown else T_NOTHING
+
+
+def _section(o: Outcome, rules: RuleSet, cites: _Numbering) -> str:
+    rx = rules.reaction(o.reaction) if o.reaction else None
+    label = rx.label.text if rx is not None else "Adverse reaction"
+    facts = _facts_text(o)
+    parts: list[str] = []
+    if o.problems:
+        parts.append(
+            T_INVALID.format(label=label, facts=facts, messages=" ".join(p.message for p in o.problems))
+        )
+    elif o.kind == DECISION:
+        parts.append(T_DECISION.format(label=label, facts=facts))
+    elif o.kind == NO_RULE:
+        parts.append(T_NO_RULE.format(label=label, facts=facts))
+    elif o.reaction is None:
+        parts.append(T_CLARIFY_REACTION.format(facts=facts, reactions=", ".join(rules.reaction_ids)))
+    else:
+        needs = "; ".join(PROMPTS[f] for f in o.missing)
+        parts.append(T_CLARIFY.format(label=label, facts=facts, needs=needs))
+    rows = o.matched if o.kind == DECISION else o.cited
+    if o.problems and not rows:
+        rows = ()
+    parts.append("\n".join(_row_line(r, rules, cites.cite(r.passage)) for r in rows))
+    notes = [
+        T_ASSUMED.format(what=PROMPTS[f][0].upper() + PROMPTS[f][1:], value="yes" if v else "no")
+        for f, v in o.assumed
+    ]
+    if o.inherited:
+        what = ", ".join(describe_value(f, getattr(o.facts, f)) for f in FIELDS if f in o.inherited)
+        notes.append(T_INHERITED.format(what=what))
+    if notes:
+        parts.append(" ".join(notes))
+    if rx is not None and rx.related and not o.problems:
+        lines = [T_RELATED] + [_passage_line(p, cites.cite(p)) for p in rx.related]
+        parts.append("\n".join(lines))
+    return "\n\n".join(p for p in parts if p)
+
+
+def render(question: str, outcomes: Sequence[Outcome], rules: RuleSet) -> Answer:
+    """One Answer for the outcomes of one question (one section per reaction)."""
+    cites = _Numbering()
+    sections = [_section(o, rules, cites) for o in outcomes]
+    decisions = tuple(d for o in outcomes for d in o.decisions)
+    missing_set = {f for o in outcomes for f in o.missing}
+    missing = tuple(f for f in FIELDS if f in missing_set)
+    return Answer(
+        question,
+        route_of(outcomes),
+        "\n\n---\n\n".join(sections),
+        citations=tuple(cites.citations),
+        decisions=decisions,
+        missing=missing,
+        facts=tuple(o.facts for o in outcomes),
+    )
+
+
+def decide(facts: Facts, rules: RuleSet, question: str | None = None) -> Answer:
+    """The Answer for one reaction's facts (route decision / no_rule / clarify). Total: never raises."""
+    outcome = evaluate(facts, rules)
+    return render(question if question is not None else facts.describe(), [outcome], rules)

@@ -1,0 +1,1021 @@
+"""Reading dosing facts from a question: deterministic patterns, no ML.
+
+A question is normalized (Unicode NFKC, dashes, a few known misspellings and edit-distance typo
+correction against the rule file's vocabulary), then scanned for *mentions*: reactions (the rule file's
+synonyms and acronyms), flags such as suspected SCARs, grades ("grade 3", "G3", "Gr 3", "grade III",
+"grade three"), the tables' severity words (mild 1, moderate 2, severe 3, life-threatening 4), lab
+multiples ("CPK 15x ULN", "CK 11 times the upper limit of normal", "creatinine 1.8× baseline"), acute
+kidney injury and symptoms, each possibly negated ("no AKI", "asymptomatic", "SJS ruled out"). Mentions
+are attached to the nearest reaction (labs and AKI to the reaction whose rows use them) to give one
+:class:`Reading` per reaction. Follow-up questions fill missing facts from earlier turns.
+
+Reading facts never depends on instructions written in the question: only the patterns above are read.
+
+Decisions on ambiguity (documented in docs/dose_engine.md):
+* Acute kidney injury or a creatinine multiple without a named reaction is not assumed to be
+  rhabdomyolysis: the reading has no reaction, so the engine asks which reaction and shows the
+  rhabdomyolysis rows that use these facts.
+* "Creatinine normal / unchanged / at baseline" and "CPK normal" are read as 1× (baseline / ULN).
+* A bound ("CPK >10x ULN"), a value in units ("CPK 4500 U/L", "creatinine 1.8 mg/dL") or the wrong
+  reference ("creatinine 2x ULN") is not converted: it becomes a problem and the engine asks for the
+  multiple the source's criterion uses.
+* Two different values for one fact of one reaction (grade 3 or 4) become a problem too.
+* Named symptoms (jaundice, RUQ pain, nausea, ...) are read as "symptomatic"; "feels well" as not.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+
+from bot.dose.engine import Problem
+from bot.dose.facts import FIELDS, Facts, format_number
+from bot.dose.rules import RuleSet
+
+# ---- patterns (on lower-cased, normalized text) --------------------------------------------------------
+_NUMWORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+}
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
+_GRADE_NUM = r"(?:\d{1,3}(?:\.\d+)?|viii|vii|vi|iv|ix|v|iii|ii|i|x|zero|one|two|three|four|five|six|seven)"
+_GRADE_RE = re.compile(
+    rf"(?<![\w])(?:ctcae\s+)?(?:grades?|gr\.?|g(?=\d))\s*(?:[-:#=]\s*)?(?P<a>{_GRADE_NUM})(?![\w])"
+    rf"(?:(?:\s*(?:-|/|,)\s*|\s+(?:or|to|and|&)\s+)(?P<b>{_GRADE_NUM})(?![\w]))?"
+)
+_GRADE_BOUND_RE = re.compile(r"(?<![\w])(?:grades?|gr\.?|g)\s*(?:>=|<=|≥|≤|>|<)\s*\d")
+_SEVERITY_RE = re.compile(r"(?<![\w])(mild(?:ly)?|moderate(?:ly)?|severe(?:ly)?|life[\s-]*threat\w*)(?![\w])")
+_SEVERITY = {"mild": 1, "moderate": 2, "severe": 3, "life": 4}
+_HOW_RE = re.compile(r"how\s+$")
+
+_RATIO_NUM = r"(?:[-+]?\d{1,6}(?:[.,]\d{1,3})?|" + "|".join(sorted(_NUMWORDS, key=len, reverse=True)) + ")"
+_CMP = (
+    r"(?:>=|<=|≥|≤|>|<|more\s+than|greater\s+than|higher\s+than|over|above|at\s+least|less\s+than|under|"
+    r"below|up\s+to)"
+)
+_REF = r"(?:uln|upper\s+limits?(?:\s+of\s+normal)?|normal|baseline|b/l|bl)"
+_RATIO_RE = re.compile(
+    rf"(?<![\w.])(?:(?P<cmp>{_CMP})\s*)?(?P<num>{_RATIO_NUM})\s*(?:x|×|times|-?\s?fold)"
+    rf"(?:\s*(?:the\s+|of\s+(?:the\s+)?|over\s+(?:the\s+)?)?(?P<ref>{_REF}))?(?![\w])"
+)
+_PERCENT_RE = re.compile(
+    r"(?<![\w.])(?:(?:up|increased?|rise|risen|rose|elevated)\s+(?:by\s+)?)?(?P<num>\d{1,4}(?:\.\d+)?)\s*%"
+    r"(?:\s*(?:above|over|increase|rise|higher\s+than|from|up\s+from)\s*(?:the\s+)?(?:baseline|b/l)?)?"
+)
+_FOLD_WORD_RE = re.compile(r"(?<![\w])(doubled|tripled)(?![\w])")
+_STATE_RE = re.compile(
+    r"(?<![\w])(within\s+normal\s+limits|wnl|normal|unchanged|stable|at\s+baseline|not\s+elevated|"
+    r"not\s+raised|not\s+increased)(?![\w])"
+)
+_FILLER_RE = re.compile(
+    r"\s*(?:(?:is|was|are|level|levels|value|now|still|remains|remained|stays|back|has\s+been|only)\s+)*"
+)
+_STATE_BEFORE_RE = re.compile(r"(?<![\w])(?:normal|unchanged|stable|baseline)\s+(?:serum\s+)?$")
+_ABS_RE = re.compile(
+    r"(?<![\w.])(?P<num>\d{1,6}(?:[.,]\d{1,3})?)\s*(?P<unit>u/l|iu/l|units?/l|units|mg/dl|µmol/l|umol/l|μmol/l|mmol/l)"
+)
+_BARE_RE = re.compile(
+    r"(?:\s*(?:level|value)?\s*(?:is|of|at|was|=|:|now|now\s+at|reached)?\s*)(?P<num>\d{1,6}(?:[.,]\d{1,3})?)(?![\w.%×]|\s*(?:x|×|times|fold|-fold|%)(?![a-z]))"
+)
+
+_CPK_TERM_RE = re.compile(r"(?<![\w])(cpk|ck|creatine\s+(?:phospho)?kinase|phosphokinase)(?![\w])")
+_CREAT_TERM_RE = re.compile(r"(?<![\w])(serum\s+creatinine|creatinine|creat|s?cr)(?![\w])")
+_LIVER_LAB_RE = re.compile(r"(?<![\w])(alt|ast|bilirubin|lfts?|transaminases?|liver\s+enzymes)(?![\w])")
+
+_AKI_RE = re.compile(
+    r"(?<![\w])(aki|acute\s+kidney\s+injury|acute\s+renal\s+(?:failure|injury)|kidney\s+injury|"
+    r"renal\s+injury|renal\s+failure|kidney\s+failure)(?![\w])"
+)
+_NO_AKI_RE = re.compile(
+    r"(?<![\w])(kidneys?\s+(?:are\s+|is\s+|look\s+|looks\s+)?(?:fine|ok|okay|normal|intact|unaffected|good|well)|"
+    r"(?:renal|kidney)\s+function\s+(?:is\s+)?(?:normal|preserved|intact|fine|stable|ok))(?![\w])"
+)
+_SYMPTOM_RE = re.compile(
+    r"(?<![\w])(symptomatic|symptoms?|sx|jaundiced?|icter(?:us|ic)|(?:ruq|abdominal|right\s+upper\s+quadrant)\s+pain|"
+    r"nausea|vomiting|fatigue|malaise|pruritus|itching|dark\s+urine|anorexia)(?![\w])"
+)
+_GENERIC_SYMPTOM = frozenset({"symptomatic", "symptom", "symptoms", "sx"})
+_NO_SYMPTOM_RE = re.compile(
+    r"(?<![\w])(a-?symptomatic|asx|symptom[\s-]*free|no\s+symptoms?|without\s+symptoms?|no\s+complaints|"
+    r"clinically\s+well|feel(?:s|ing)?\s+(?:completely\s+|totally\s+|perfectly\s+|entirely\s+|absolutely\s+)?"
+    r"(?:well|fine|good|normal|great))(?![\w])"
+)
+
+_INTENT_RE = re.compile(
+    r"(?<![\w])(with-?h[oe]ld\w*|hold(?:ing)?|held|paus\w*|interrupt\w*|stop\w*|discontinu\w*|d/c|continu\w*|"
+    r"resum\w*|restart\w*|re-?challeng\w*|manag\w*|handl\w*|proceed\w*|next\s+steps?|what\s+now|keep\s+going|"
+    r"stay\s+on|carry\s+on|adjust\w*|modif\w*|reduc\w*\s+(?:the\s+)?dos\w*|dos(?:e|es|ing|age)\s+"
+    r"(?:change|reduction|adjustment|modification|hold|interruption)s?|dosing|change\s+(?:the\s+)?dose|"
+    r"what\s+(?:should|do|must|can)\s+(?:i|we|you)\s+do|what\s+to\s+do|what\s+dose|which\s+dose|"
+    r"(?:should|can|do|must)\s+(?:i|we)\s+(?:reduce|lower|cut|stop|hold|continue|keep|give|dose))(?![\w])"
+)
+_SOFT_VETO_RE = re.compile(
+    r"(?<![\w])(prophyla\w*|ppx|prevent\w*|pre-?emptive|steroid\w*|corticosteroid\w*|antibiotic\w*|"
+    r"mechanism\w*|moa|why|how\s+often|how\s+frequent\w*|freq\w*|schedul\w*|monitor\w*|exams?|examinations?|"
+    r"check\w*|measur\w*|drawn|surveillance|assess\w*|on-?target|class\s+effect|causes?|caused|follow-?\s?up|"
+    r"how\s+long)(?![\w])"
+)
+_HARD_VETO_RE = re.compile(
+    r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants)(?![\w])"
+)
+_HARD_VETO_CS_RE = re.compile(r"(?<![\w])(RAMP|FRAME)(?![\w])")
+_OWN_DRUGS = frozenset({"avutometinib", "defactinib"})
+_DRUG_STEM_RE = re.compile(
+    r"(mab|tinib|rafenib|ciclib|parib|lisib|platin|taxel|rubicin|tecan|zomib|statin|sartan|cycline|floxacin|"
+    r"mycin|cillin|prazole|parin|xaban|gatran|glutide|gliptin|lukast|dronate|olol)$"
+)
+_DRUG_NAMES = frozenset(
+    {
+        "warfarin",
+        "tylenol",
+        "acetaminophen",
+        "paracetamol",
+        "loperamide",
+        "letrozole",
+        "anastrozole",
+        "ibuprofen",
+        "aspirin",
+        "metformin",
+        "prednisone",
+        "dexamethasone",
+    }
+)
+
+# Clause boundaries: negation never crosses them; attaching a fact across one is penalized.
+_CLAUSE_RE = re.compile(
+    r"[.;!?\n]|,|:(?!\s*(?:yes|no|y|n|none|present|absent|negative|positive)\b)|—|–|\s-\s|"
+    r"\s(?:but|however|although|though|while|whereas|and|plus|with|also)\s|\s[+&]\s"
+)
+_NEG_BEFORE = frozenset(
+    {
+        "no",
+        "not",
+        "without",
+        "w/o",
+        "denies",
+        "denied",
+        "negative",
+        "absent",
+        "absence",
+        "free",
+        "nor",
+        "non",
+        "never",
+        "excluding",
+        "excluded",
+    }
+)
+_NEG_AFTER_RE = re.compile(
+    r"^\s*(?:(?:was|is|has\s+been|been|are|were)\s+)?(?:ruled\s+out|excluded|absent|negative|not\s+present|"
+    r"not\s+suspected|unlikely|not\s+seen|not\s+found)(?![\w])|^\s*[:=]?\s*(?:no|none|n)(?![\w])"
+)
+_POS_AFTER_RE = re.compile(r"^\s*[:=]\s*(?:yes|y|present|positive)(?![\w])")
+_WORD_RE = re.compile(r"[a-z]+(?:/[a-z])?")
+
+# Misspellings too short or too ambiguous for edit distance.
+_TYPOS = {
+    "grdae": "grade",
+    "garde": "grade",
+    "grae": "grade",
+    "gade": "grade",
+    "grdade": "grade",
+    "occular": "ocular",
+    "ocluar": "ocular",
+    "oculer": "ocular",
+    "occuler": "ocular",
+    "ocualr": "ocular",
+    "visal": "visual",
+    "rabdo": "rhabdo",
+    "rhabo": "rhabdo",
+    "rhabd": "rhabdo",
+    "creatinin": "creatinine",
+    "creatnine": "creatinine",
+    "creatinie": "creatinine",
+    "creatanine": "creatinine",
+    "creatininine": "creatinine",
+    "steven": "stevens",
+    "johnsons": "johnson",
+    "sjs/ten": "sjs ten",
+    "liva": "liver",
+    "livr": "liver",
+    "lvier": "liver",
+    "skn": "skin",
+    "rahs": "rash",
+    "rsh": "rash",
+    "sympt": "symptomatic",
+    "symp": "symptomatic",
+    "asympt": "asymptomatic",
+    "asymp": "asymptomatic",
+    "kidny": "kidney",
+    "kindey": "kidney",
+    "injry": "injury",
+    "billirubin": "bilirubin",
+    "uln's": "uln",
+}
+# Real words near a vocabulary word: never "corrected".
+_PROTECTED = frozenset(
+    {
+        "retinol",
+        "version",
+        "formal",
+        "visible",
+        "suspend",
+        "suspends",
+        "several",
+        "moderator",
+        "moderated",
+        "sympathetic",
+        "symposium",
+        "systematic",
+        "creative",
+        "creation",
+        "heparin",
+        "kinases",
+    }
+)
+_GRAMMAR_WORDS = (
+    "grade symptomatic asymptomatic symptoms jaundice creatinine baseline kidney injury acute threatening "
+    "moderate severe suspected upper limit normal times toxicity transaminitis bilirubin elevated renal "
+    "failure withhold discontinue continue"
+).split()
+
+
+# ---- records -------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One thing read from the text at [start, end)."""
+
+    kind: str  # reaction | flag | grade | severity | symptom | aki | ratio | state | problem
+    start: int
+    end: int
+    reaction: str | None = None  # reaction id (reaction, flag mentions)
+    field: str = ""  # the fact it states (flag, ratio, state, problem mentions)
+    number: float | None = None  # grade or multiple
+    number2: float | None = None  # the second grade of a range (grade 3-4)
+    flag: bool | None = None  # yes/no facts
+    negated: bool = False
+    message: str = ""  # problem mentions
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The facts read for one reaction (reaction None: a fact without a named reaction)."""
+
+    facts: Facts
+    inherited: tuple[str, ...] = ()  # fields filled from earlier turns
+    problems: tuple[Problem, ...] = ()  # values read that cannot be used (named in the answer)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What a question says about dosing: one reading per reaction, and whether it is a dosing question."""
+
+    readings: tuple[Reading, ...]
+    dosing: bool
+
+    @property
+    def facts(self) -> tuple[Facts, ...]:
+        return tuple(r.facts for r in self.readings)
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """One turn's reading before follow-up merging."""
+
+    by_reaction: tuple[tuple[str, Facts, tuple[Problem, ...]], ...]  # in order of first mention
+    loose: Facts  # facts with no reaction to attach to
+    loose_problems: tuple[Problem, ...]
+    strong: bool
+    weak: bool
+    intent: bool
+    soft_veto: bool
+    hard_veto: bool
+
+    @property
+    def reactions(self) -> tuple[str, ...]:
+        return tuple(r for r, _f, _p in self.by_reaction)
+
+    @property
+    def has_loose(self) -> bool:
+        return bool(self.loose.known()) or bool(self.loose_problems)
+
+    def dosing(self, context: bool) -> bool:
+        if self.hard_veto:
+            return False
+        if self.strong:
+            return True
+        if self.soft_veto:
+            return False
+        if self.reactions and (self.intent or self.weak or context):
+            return True
+        return self.weak and context
+
+
+# ---- the lexicon, compiled from the rule file ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Term:
+    pattern: re.Pattern[str]
+    reaction: str
+    flag_field: str  # "" for a reaction synonym
+    case_sensitive: bool
+    common_word: bool  # an acronym that is also an English word (TEN, DRESS): skipped in all-caps text
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    terms: tuple[_Term, ...]
+    excludes: tuple[re.Pattern[str], ...]
+    vocabulary: frozenset[str]
+    field_reactions: tuple[tuple[str, tuple[str, ...]], ...]  # fact -> reactions whose rows use it
+
+    def reactions_using(self, name: str) -> tuple[str, ...]:
+        for f, rs in self.field_reactions:
+            if f == name:
+                return rs
+        return ()
+
+
+def _phrase_re(phrase: str, case_sensitive: bool) -> re.Pattern[str]:
+    words = [w for w in re.split(r"[\s-]+", phrase.strip()) if w]
+    body = r"[\s-]+".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<![\w]){body}(?![\w])", 0 if case_sensitive else re.IGNORECASE)
+
+
+_COMMON_ACRONYMS = frozenset({"ten", "dress", "scar", "scars", "alt", "ast"})
+
+
+@lru_cache(maxsize=8)
+def lexicon_of(rules: RuleSet) -> Lexicon:
+    terms: list[_Term] = []
+    vocab: set[str] = set(_GRAMMAR_WORDS)
+    for rx in rules.reactions:
+        groups: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [("", rx.synonyms, rx.acronyms)]
+        groups += [(f.field, f.synonyms, f.acronyms) for f in rx.flags]
+        for flag_field, synonyms, acronyms in groups:
+            for s in synonyms:
+                terms.append(_Term(_phrase_re(s, False), rx.id, flag_field, False, False))
+                vocab.update(w.lower() for w in re.split(r"[\s-]+", s) if w.isalpha())
+            for a in acronyms:
+                terms.append(
+                    _Term(_phrase_re(a, True), rx.id, flag_field, True, a.lower() in _COMMON_ACRONYMS)
+                )
+    excludes = tuple(_phrase_re(e, False) for rx in rules.reactions for e in rx.exclude)
+    field_reactions = tuple(
+        (f, tuple(rx.id for rx in rules.reactions if f in rules.fields_of(rx.id))) for f in FIELDS
+    )
+    return Lexicon(tuple(terms), excludes, frozenset(vocab), field_reactions)
+
+
+# ---- normalization and typo correction -----------------------------------------------------------------
+def _osa_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment edit distance (transpositions count 1), or limit+1 when above limit."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+@lru_cache(maxsize=4096)
+def _correct_word(word: str, vocabulary: frozenset[str]) -> str:
+    if word in _TYPOS:
+        return _TYPOS[word]
+    if word in vocabulary or word in _PROTECTED or len(word) < 7 or len(word) > 30:
+        return word
+    best: list[tuple[int, str]] = []
+    for target in vocabulary:
+        if len(target) < 7:
+            continue
+        limit = 2 if min(len(word), len(target)) >= 10 else 1
+        d = _osa_distance(word, target, limit)
+        if d <= limit:
+            best.append((d, target))
+    if not best:
+        return word
+    best.sort()
+    if len(best) > 1 and best[0][0] == best[1][0]:
+        return word  # ambiguous
+    return best[0][1]
+
+
+def normalize(text: str, vocabulary: frozenset[str]) -> tuple[str, str]:
+    """(lower-case text, same text keeping case), both NFKC-normalized and typo-corrected, same length."""
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"[\u2010-\u2015\u2212]", "-", text).replace("\u00a0", " ")
+    low_chars = [c.lower() if len(c.lower()) == 1 else c for c in text]
+    low = "".join(low_chars)
+    out_low: list[str] = []
+    out_cs: list[str] = []
+    pos = 0
+    for m in re.finditer(r"[a-z][a-z'/]*[a-z]|[a-z]", low):
+        word = m.group(0)
+        fixed = _correct_word(word, vocabulary)
+        if fixed != word:
+            out_low.append(low[pos : m.start()])
+            out_cs.append(text[pos : m.start()])
+            out_low.append(fixed)
+            out_cs.append(fixed)
+            pos = m.end()
+    out_low.append(low[pos:])
+    out_cs.append(text[pos:])
+    return "".join(out_low), "".join(out_cs)
+
+
+# ---- scanning ------------------------------------------------------------------------------------------
+def _num(token: str) -> float:
+    token = token.strip().lower()
+    if token in _NUMWORDS:
+        return float(_NUMWORDS[token])
+    if token in _ROMAN:
+        return float(_ROMAN[token])
+    return float(token.replace(",", "."))
+
+
+def _clause_bounds(low: str) -> list[int]:
+    """Sorted positions of clause separators."""
+    return [m.start() for m in _CLAUSE_RE.finditer(low)]
+
+
+def _separators_between(bounds: Sequence[int], a: int, b: int) -> int:
+    lo, hi = (a, b) if a <= b else (b, a)
+    return sum(1 for p in bounds if lo <= p < hi)
+
+
+def _clause_start(bounds: Sequence[int], pos: int) -> int:
+    start = 0
+    for p in bounds:
+        if p < pos:
+            start = p + 1
+        else:
+            break
+    return start
+
+
+def _clause_end(bounds: Sequence[int], pos: int, n: int) -> int:
+    for p in bounds:
+        if p >= pos:
+            return p
+    return n
+
+
+def _negated(low: str, bounds: Sequence[int], start: int, end: int) -> bool | None:
+    """True if negated, False if affirmed ("AKI: yes"), None if neither."""
+    after = low[end : _clause_end(bounds, end, len(low)) + 1][:40]
+    if _POS_AFTER_RE.match(after):
+        return False
+    if _NEG_AFTER_RE.match(after):
+        return True
+    before = low[_clause_start(bounds, start) : start]
+    words = re.findall(r"[a-z/]+", before)[-4:]
+    return True if any(w in _NEG_BEFORE for w in words) else None
+
+
+def _mostly_upper(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.6
+
+
+def _resolve(cands: list[Mention]) -> list[Mention]:
+    """Non-overlapping mentions: at each overlap the longest wins (then the earlier)."""
+    chosen: list[Mention] = []
+    for m in sorted(cands, key=lambda m: (-(m.end - m.start), m.start)):
+        if all(m.end <= c.start or m.start >= c.end for c in chosen):
+            chosen.append(m)
+    return sorted(chosen, key=lambda m: m.start)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    mentions: tuple[Mention, ...]
+    labs: tuple[tuple[int, int, str], ...]  # (start, end, field or "") lab terms
+    bounds: tuple[int, ...]
+    intent: bool
+    soft_veto: bool
+    hard_veto: bool
+
+
+def _scan(question: str, lex: Lexicon) -> _Scan:
+    low, cs = normalize(question, lex.vocabulary)
+    bounds = tuple(_clause_bounds(low))
+    cands: list[Mention] = []
+
+    excluded = [(m.start(), m.end()) for p in lex.excludes for m in p.finditer(low)]
+    upper = _mostly_upper(cs)
+    for t in lex.terms:
+        if t.case_sensitive and t.common_word and upper:
+            continue
+        for m in t.pattern.finditer(cs if t.case_sensitive else low):
+            if any(s <= m.start() and m.end() <= e for s, e in excluded):
+                continue
+            if t.flag_field:
+                cands.append(
+                    Mention("flag", m.start(), m.end(), reaction=t.reaction, field=t.flag_field, flag=True)
+                )
+            else:
+                cands.append(Mention("reaction", m.start(), m.end(), reaction=t.reaction))
+    for s, e in excluded:
+        cands.append(Mention("excluded", s, e))
+
+    for m in _GRADE_RE.finditer(low):
+        a = _num(m.group("a"))
+        b = _num(m.group("b")) if m.group("b") else None
+        cands.append(Mention("grade", m.start(), m.end(), number=a, number2=b))
+    for m in _GRADE_BOUND_RE.finditer(low):
+        cands.append(Mention("ignored", m.start(), m.end()))
+    for m in _SEVERITY_RE.finditer(low):
+        if _HOW_RE.search(low[max(0, m.start() - 6) : m.start()]):
+            continue
+        word = re.split(r"[\s-]", m.group(1))[0].removesuffix("ly")
+        cands.append(Mention("severity", m.start(), m.end(), number=float(_SEVERITY[word])))
+    for m in _RATIO_RE.finditer(low):
+        cands.append(_ratio_mention(m))
+    for m in _PERCENT_RE.finditer(low):
+        cands.append(
+            Mention(
+                "ratio",
+                m.start(),
+                m.end(),
+                field="creatinine_baseline",
+                number=1 + float(m.group("num")) / 100,
+            )
+        )
+    for m in _FOLD_WORD_RE.finditer(low):
+        cands.append(
+            Mention(
+                "ratio",
+                m.start(),
+                m.end(),
+                field="creatinine_baseline",
+                number=2.0 if m.group(1) == "doubled" else 3.0,
+            )
+        )
+    for m in _ABS_RE.finditer(low):
+        cands.append(
+            Mention("absolute", m.start(), m.end(), number=_num(m.group("num")), message=m.group("unit"))
+        )
+    for m in _AKI_RE.finditer(low):
+        cands.append(Mention("aki", m.start(), m.end(), field="aki", flag=True))
+    for m in _NO_AKI_RE.finditer(low):
+        cands.append(Mention("aki", m.start(), m.end(), field="aki", flag=False, negated=True))
+    for m in _SYMPTOM_RE.finditer(low):
+        generic = m.group(1) in _GENERIC_SYMPTOM
+        cands.append(
+            Mention(
+                "symptom",
+                m.start(),
+                m.end(),
+                field="symptomatic",
+                flag=True,
+                message="generic" if generic else "",
+            )
+        )
+    for m in _NO_SYMPTOM_RE.finditer(low):
+        cands.append(
+            Mention("symptom", m.start(), m.end(), field="symptomatic", flag=False, message="generic")
+        )
+
+    resolved = _resolve(cands)
+    mentions: list[Mention] = []
+    for mn in resolved:
+        if mn.kind in ("excluded", "ignored"):
+            continue
+        negatable = mn.kind in ("reaction", "flag", "aki", "symptom") and not mn.negated
+        if negatable and _negated(low, bounds, mn.start, mn.end) is True:
+            if mn.kind == "reaction":
+                continue  # "no eye toxicity": not a mention of the reaction
+            if mn.kind == "symptom" and mn.message != "generic":
+                continue  # "no jaundice" says nothing about other symptoms
+            mn = replace(mn, flag=not mn.flag, negated=True)
+        mentions.append(mn)
+
+    labs: list[tuple[int, int, str]] = []
+    for pattern, name in (
+        (_CPK_TERM_RE, "cpk_uln"),
+        (_CREAT_TERM_RE, "creatinine_baseline"),
+        (_LIVER_LAB_RE, ""),
+    ):
+        labs += [(m.start(), m.end(), name) for m in pattern.finditer(low)]
+    labs.sort()
+    mentions = _attach_lab_values(low, mentions, labs, bounds)
+
+    hard = bool(_HARD_VETO_RE.search(low) or _HARD_VETO_CS_RE.search(cs) or _foreign_drug(low))
+    return _Scan(
+        tuple(mentions),
+        tuple(labs),
+        bounds,
+        intent=bool(_INTENT_RE.search(low)),
+        soft_veto=bool(_SOFT_VETO_RE.search(low)),
+        hard_veto=hard,
+    )
+
+
+def _foreign_drug(low: str) -> bool:
+    for w in re.findall(r"[a-z]{5,}", low):
+        if w in _OWN_DRUGS:
+            continue
+        if w in _DRUG_NAMES or (len(w) >= 7 and _DRUG_STEM_RE.search(w)):
+            return True
+    return False
+
+
+def _ratio_mention(m: re.Match[str]) -> Mention:
+    ref = (m.group("ref") or "").replace(" ", "")
+    if ref.startswith("uln") or ref.startswith("upper"):
+        field_hint = "cpk_uln"
+    elif ref in ("baseline", "b/l", "bl"):
+        field_hint = "creatinine_baseline"
+    elif ref == "normal":
+        field_hint = "cpk_uln"
+    else:
+        field_hint = ""
+    cmp = m.group("cmp")
+    return Mention(
+        "ratio",
+        m.start(),
+        m.end(),
+        field=field_hint,
+        number=_num(m.group("num")),
+        flag=bool(ref),  # whether the reference (ULN / baseline) was written
+        message=" ".join(cmp.split()) if cmp else "",
+    )
+
+
+_LAB_NAME = {"cpk_uln": "CPK", "creatinine_baseline": "Serum creatinine", "": "That lab value"}
+_LAB_UNIT = {"cpk_uln": "ULN", "creatinine_baseline": "baseline"}
+
+
+def _attach_lab_values(
+    low: str, mentions: list[Mention], labs: list[tuple[int, int, str]], bounds: Sequence[int]
+) -> list[Mention]:
+    """Give each lab multiple its lab (the nearest lab term in its clause, before it first), and read
+    states ("creatinine normal") and bare or unit values after lab terms as facts or problems."""
+    out: list[Mention] = []
+    used_spans = [(m.start, m.end) for m in mentions]
+
+    def nearest_lab(m: Mention) -> tuple[int, int, str] | None:
+        same = [lab for lab in labs if _separators_between(bounds, lab[0], m.start) == 0]
+        pool = same or labs
+        if m.field and m.flag:  # the reference was written: prefer a lab it fits (a liver test fits any)
+            fitting = [lab for lab in pool if lab[2] in (m.field, "")]
+            pool = fitting or pool
+        before = [lab for lab in pool if lab[1] <= m.start]
+        after = [lab for lab in pool if lab[0] >= m.end]
+        if before:
+            return max(before, key=lambda lab: lab[1])
+        if after:
+            return min(after, key=lambda lab: lab[0])
+        return None
+
+    for m in mentions:
+        if m.kind == "ratio":
+            lab = nearest_lab(m)
+            if lab is not None and lab[2] == "":
+                continue  # a liver-test multiple: the source grades hepatotoxicity, it has no lab criterion
+            target = lab[2] if lab is not None else m.field
+            if not target:
+                continue
+            num = m.number if m.number is not None else 0.0
+            unit = _LAB_UNIT[target]
+            if m.field and m.field != target and m.flag:
+                out.append(
+                    _problem(
+                        m,
+                        target,
+                        f"{_LAB_NAME[target]} is given as {format_number(num)}× {_LAB_UNIT[m.field]}; the "
+                        f"source's criterion is a multiple of {unit}. Give it as a multiple of {unit}.",
+                    )
+                )
+                continue
+            if m.message:
+                out.append(
+                    _problem(
+                        m,
+                        target,
+                        f"{_LAB_NAME[target]} is given as a bound ({m.message} "
+                        f"{format_number(num)}× {unit}); give the measured multiple of {unit}.",
+                    )
+                )
+                continue
+            out.append(Mention("ratio", m.start, m.end, field=target, number=num))
+        elif m.kind == "absolute":
+            lab = nearest_lab(m)
+            if lab is None or lab[2] == "":
+                continue
+            num = m.number if m.number is not None else 0.0
+            out.append(
+                _problem(
+                    m,
+                    lab[2],
+                    f"{_LAB_NAME[lab[2]]} is given as {format_number(num)} {m.message}; the "
+                    f"source's criterion is a multiple of {_LAB_UNIT[lab[2]]}. Give it as a multiple "
+                    f"of {_LAB_UNIT[lab[2]]}.",
+                )
+            )
+        else:
+            out.append(m)
+
+    covered = [(m.start, m.end) for m in out] + used_spans
+    for start, end, name in labs:
+        if not name:
+            continue
+        tail = low[end : _clause_end(bounds, end, len(low))]
+        filler = _FILLER_RE.match(tail)
+        state = _STATE_RE.match(tail, filler.end() if filler else 0)
+        if state and not any(s < end + state.end() and end + state.start() < e for s, e in covered):
+            out.append(Mention("state", end + state.start(), end + state.end(), field=name, number=1.0))
+            continue
+        lead = _STATE_BEFORE_RE.search(low[max(0, start - 20) : start])
+        if lead and not any(s < start and start - len(lead.group(0)) < e for s, e in covered):
+            out.append(Mention("state", start - len(lead.group(0)), start, field=name, number=1.0))
+            continue
+        bare = _BARE_RE.match(tail)
+        if bare and not any(s <= end + bare.start("num") < e for s, e in covered):
+            num = _num(bare.group("num"))
+            out.append(
+                Mention(
+                    "problem",
+                    end + bare.start("num"),
+                    end + bare.end("num"),
+                    field=name,
+                    message=f"{_LAB_NAME[name]} is given as {format_number(num)} without a multiple; the "
+                    f"source's criterion is a multiple of {_LAB_UNIT[name]}. Give it as a multiple of "
+                    f"{_LAB_UNIT[name]}.",
+                )
+            )
+    return sorted(out, key=lambda m: m.start)
+
+
+def _problem(m: Mention, name: str, message: str) -> Mention:
+    return Mention("problem", m.start, m.end, field=name, message=message)
+
+
+# ---- attaching mentions to reactions -------------------------------------------------------------------
+class _Acc:
+    """Values collected for one reading of one turn."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float | bool]] = {}
+        self.problems: list[Problem] = []
+
+    def add(self, name: str, value: float | bool) -> None:
+        self.values.setdefault(name, []).append(value)
+
+    def build(self, reaction: str | None, label: str) -> tuple[Facts, tuple[Problem, ...]]:
+        values: dict[str, object] = {}
+        problems = list(self.problems)
+        bad = {p.field for p in problems}
+        for name, vals in self.values.items():
+            if name in bad:
+                continue
+            distinct = list(dict.fromkeys(vals))
+            if len(distinct) > 1:
+                shown = " and ".join(_show_value(name, v) for v in distinct)
+                problems.append(
+                    Problem(name, f"Two different values are given for {label}: {shown}; give one.")
+                )
+                continue
+            v = distinct[0]
+            values[name] = int(v) if name == "grade" and isinstance(v, float) and v.is_integer() else v
+        grade = values.get("grade")
+        if isinstance(grade, float):  # 2.5
+            problems.append(
+                Problem(
+                    "grade", f"Grade {format_number(grade)} is not a whole number; give a grade from 1 to 4."
+                )
+            )
+            del values["grade"]
+        facts = Facts(reaction=reaction, **values)  # type: ignore[arg-type]
+        return facts, tuple(problems)
+
+
+def _show_value(name: str, v: float | bool) -> str:
+    if name == "grade":
+        return f"grade {format_number(float(v))}"
+    if isinstance(v, bool):
+        return {
+            "symptomatic": ("symptomatic", "asymptomatic"),
+            "aki": ("AKI", "no AKI"),
+            "suspected_scar": ("suspected SCARs", "no suspected SCARs"),
+        }.get(name, ("yes", "no"))[0 if v else 1]
+    return f"{format_number(v)}×"
+
+
+def _read_turn(question: str, rules: RuleSet) -> _Turn:
+    lex = lexicon_of(rules)
+    scan = _scan(question, lex)
+    bounds = scan.bounds
+    reacts = [m for m in scan.mentions if m.kind == "reaction" or (m.kind == "flag" and m.flag)]
+    order: list[str] = []
+    for m in reacts:
+        if m.reaction and m.reaction not in order:
+            order.append(m.reaction)
+    accs: dict[str | None, _Acc] = {r: _Acc() for r in order}
+    accs[None] = _Acc()
+
+    def nearest(m: Mention, same_clause_within: int | None = None) -> str | None:
+        best: tuple[float, int, str] | None = None
+        for r in reacts:
+            if r.end <= m.start:
+                dist, side = m.start - r.end, 0
+            elif r.start >= m.end:
+                dist, side = r.start - m.end, 1
+            else:
+                dist, side = 0, 0
+            seps = _separators_between(bounds, min(r.end, m.end), max(r.start, m.start))
+            if same_clause_within is not None and (seps or dist > same_clause_within):
+                continue
+            key = (seps * 1000.0 + dist, side, r.reaction or "")
+            if best is None or key < best:
+                best = key
+        return best[2] if best is not None else None
+
+    def owners(name: str) -> list[str | None]:
+        users = [r for r in order if r in lex.reactions_using(name)]
+        return list(users) if users else [None]
+
+    strong = weak = False
+    for m in scan.mentions:
+        if m.kind == "grade":
+            strong = True
+            target = nearest(m)
+            assert m.number is not None
+            accs[target].add("grade", m.number)
+            if m.number2 is not None:
+                accs[target].add("grade", m.number2)
+        elif m.kind == "severity":
+            target = nearest(m, same_clause_within=40)
+            if target is not None:
+                weak = True
+                assert m.number is not None
+                accs[target].add("grade", m.number)
+        elif m.kind == "symptom":
+            weak = True
+            assert m.flag is not None
+            accs[nearest(m)].add("symptomatic", m.flag)
+        elif m.kind == "flag":
+            if m.flag:
+                strong = True
+            else:
+                weak = True
+            if m.reaction in accs:
+                assert m.flag is not None
+                accs[m.reaction].add(m.field, m.flag)
+        elif m.kind == "aki":
+            assert m.flag is not None
+            strong = strong or m.flag
+            weak = weak or not m.flag
+            for target in owners("aki"):
+                accs[target].add("aki", m.flag)
+        elif m.kind in ("ratio", "state"):
+            if m.kind == "ratio":
+                strong = True
+            else:
+                weak = True
+            assert m.number is not None
+            for target in owners(m.field):
+                accs[target].add(m.field, m.number)
+        elif m.kind == "problem":
+            strong = True
+            for target in owners(m.field):
+                accs[target].problems.append(Problem(m.field, m.message))
+
+    by_reaction = []
+    for r in order:
+        rx = rules.reaction(r)
+        label = rx.label.text if rx is not None else r
+        facts, probs = accs[r].build(r, label)
+        by_reaction.append((r, facts, probs))
+    loose, loose_problems = accs[None].build(None, "this question")
+    return _Turn(
+        tuple(by_reaction),
+        loose,
+        loose_problems,
+        strong=strong,
+        weak=weak,
+        intent=scan.intent,
+        soft_veto=scan.soft_veto,
+        hard_veto=scan.hard_veto,
+    )
+
+
+# ---- follow-ups ----------------------------------------------------------------------------------------
+_GENERIC_FIELDS = frozenset({"grade"})
+
+
+@dataclass
+class _State:
+    facts: dict[str, Facts] = field(default_factory=dict)
+    last: tuple[str, ...] = ()
+    pending: Facts = field(default_factory=Facts)
+    context: bool = False
+
+
+def _split_loose(loose: Facts, reaction: str, lex: Lexicon) -> tuple[Facts, Facts]:
+    """(the part of reaction-less facts that belongs to ``reaction``, the rest)."""
+    mine: dict[str, object] = {}
+    rest: dict[str, object] = {}
+    for name in loose.known():
+        value = getattr(loose, name)
+        if (
+            name in _GENERIC_FIELDS
+            or reaction in lex.reactions_using(name)
+            or not any(lex.reactions_using(name))
+        ):
+            mine[name] = value
+        else:
+            rest[name] = value
+    return Facts(**mine), Facts(**rest)  # type: ignore[arg-type]
+
+
+def _strip_reaction(f: Facts) -> Facts:
+    return Facts(**{x.name: getattr(f, x.name) for x in fields(Facts) if x.name != "reaction"})
+
+
+def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = None) -> ParseResult:
+    """The dosing facts of ``question``, filling missing facts from earlier turns (``history``, oldest first).
+
+    ``rules`` supplies the vocabulary (default: the rule file of the default settings).
+    """
+    rules = rules if rules is not None else default_rules()
+    lex = lexicon_of(rules)
+    state = _State()
+    turns = [t for t in history if isinstance(t, str) and t.strip()]
+    result = ParseResult((), False)
+    for k, text in enumerate([*turns, question]):
+        current = k == len(turns)
+        turn = _read_turn(text if isinstance(text, str) else "", rules)
+        dosing = turn.dosing(state.context)
+        readings: list[Reading] = []
+        if turn.reactions:
+            pending = state.pending
+            for r, facts, probs in turn.by_reaction:
+                before = state.facts.get(r, Facts(reaction=r))
+                if pending.known():
+                    before = before.merged(pending)
+                merged = before.merged(facts)
+                state.facts[r] = merged
+                inherited = tuple(f for f in merged.known() if f != "reaction" and f not in facts.known())
+                readings.append(Reading(merged, inherited, probs))
+            state.pending = Facts()
+            state.last = turn.reactions
+            if turn.has_loose:
+                readings.append(Reading(turn.loose, (), turn.loose_problems))
+        elif turn.has_loose:
+            if len(state.last) == 1:
+                r = state.last[0]
+                mine, rest = _split_loose(turn.loose, r, lex)
+                merged = state.facts.get(r, Facts(reaction=r)).merged(mine)
+                state.facts[r] = merged
+                inherited = tuple(f for f in merged.known() if f not in mine.known())
+                mine_problems = tuple(
+                    p for p in turn.loose_problems if p.field in mine.known() or p.field not in rest.known()
+                )
+                readings.append(Reading(merged, inherited, mine_problems))
+                if rest.known():
+                    readings.append(
+                        Reading(rest, (), tuple(p for p in turn.loose_problems if p.field in rest.known()))
+                    )
+            else:
+                merged = state.pending.merged(turn.loose)
+                state.pending = merged
+                inherited = tuple(f for f in merged.known() if f not in turn.loose.known())
+                readings.append(Reading(_strip_reaction(merged), inherited, turn.loose_problems))
+        state.context = dosing
+        if current:
+            result = ParseResult(tuple(readings), dosing and bool(readings))
+    return result
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> RuleSet:
+    from bot.dose.rules import default_rules_path, load_rules
+    from bot.settings import Settings
+
+    s = Settings.from_env()
+    return load_rules(default_rules_path(s.corpus_path), s.root)
