@@ -183,6 +183,8 @@ def bar_chart(
             parts.append(
                 f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}" '
                 f'fill="{_color(si)}"><title>{_e(label)}</title></rect>'
+                f'<text x="{x + (bar_w - 1) / 2:.1f}" y="{top + plot_h - h - 2:.1f}" class="value" '
+                f'text-anchor="middle">{v:.2f}</text>'
             )
         parts.append(
             f'<text x="{gx + (group_w - 12) / 2:.1f}" y="{height - bottom + 16}" class="axis" '
@@ -362,7 +364,7 @@ tr.fail>td:first-child{border-left:4px solid #c62828}tr.pass>td:first-child{bord
 .hist{color:#666;font-size:12px}.tag{display:inline-block;background:#eef;border-radius:3px;padding:0 4px;
 margin:2px 2px 0 0;font-size:11px}.legend{margin:4px 0}.key{margin-right:14px}
 .swatch{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:middle}
-.grid{stroke:#e5e5e5}.axis{font-size:11px;fill:#555}.gate-ok{color:#1a7f37}.gate-bad{color:#c62828;font-weight:bold}
+.grid{stroke:#e5e5e5}.axis{font-size:11px;fill:#555}.value{font-size:8px;fill:#333}.gate-ok{color:#1a7f37}.gate-bad{color:#c62828;font-weight:bold}
 code{font-size:12px;background:#f6f6f6;padding:0 2px}
 """
 
