@@ -1,0 +1,90 @@
+"""Test helpers: run an ASGI app on a free 127.0.0.1 port in a thread, and a prefix-stripping proxy."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running(app: Any, root_path: str = "", port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread; yields its base URL (no trailing slash)."""
+    import uvicorn
+
+    port = port or free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, root_path=root_path, log_level="warning", proxy_headers=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def prefix_proxy(upstream: str, prefix: str) -> Any:
+    """An ASGI reverse proxy like the nginx example in docs/embedding.md: ``/prefix/x`` → ``upstream/x``,
+    with X-Forwarded-Host/Proto set and streamed responses (Gradio's server-sent events)."""
+    import httpx
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response, StreamingResponse
+
+    client = httpx.AsyncClient(base_url=upstream, timeout=None)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        request = Request(scope, receive)
+        path = request.url.path
+        if not (path == prefix or path.startswith(prefix + "/")):
+            response: Response = PlainTextResponse("not behind the proxy prefix", status_code=404)
+            await response(scope, receive, send)
+            return
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        headers["x-forwarded-host"] = request.headers.get("host", "")
+        headers["x-forwarded-proto"] = "http"
+        upstream_request = client.build_request(
+            request.method,
+            path[len(prefix) :] or "/",
+            params=request.query_params,
+            headers=headers,
+            content=await request.body(),
+        )
+        upstream_response = await client.send(upstream_request, stream=True)
+        drop = {"content-length", "transfer-encoding", "connection", "content-encoding"}
+        response = StreamingResponse(
+            upstream_response.aiter_raw(),
+            status_code=upstream_response.status_code,
+            headers={k: v for k, v in upstream_response.headers.items() if k.lower() not in drop},
+            background=None,
+        )
+        if upstream_response.headers.get("content-encoding"):
+            response.headers["content-encoding"] = upstream_response.headers["content-encoding"]
+        await response(scope, receive, send)
+        await upstream_response.aclose()
+
+    return app
