@@ -1,0 +1,97 @@
+"""Warm latency of ``bot.ask()`` against the floor: the bare query embedding of the same model, same run.
+
+    .venv/bin/python benchmarks/latency.py [--rounds 5] [--out benchmarks/results/latency.json]
+
+Questions: the retrieval-routed (faq, out-of-scope) questions of evals/dev.jsonl and tests/data (distinct, so
+the answer cache is off for the main figure; a second pass reports cache hits). Prints p50/p95 and the
+ratio ask/embed; target ask p50 <= 1.1 x embed p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def questions() -> list[str]:
+    out: list[str] = []
+    for line in (ROOT / "evals" / "dev.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row.get("kind") in ("faq", "out_of_scope") and not row.get("history"):
+            out.append(row["question"])
+    for name in ("retrieval_dev.jsonl", "out_of_scope_dev.jsonl"):
+        for line in (ROOT / "tests" / "data" / name).read_text(encoding="utf-8").splitlines():
+            out.append(json.loads(line)["q"])
+    return list(dict.fromkeys(out))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latency.json")
+    args = parser.parse_args()
+
+    from bot import Settings, load_bot
+
+    base = Settings.from_env(root=ROOT)
+    bot = load_bot(replace(base, cache_size=0))
+    cached = load_bot(replace(base, cache_size=4096))
+    model = bot.embedder
+    qs = questions()
+    for q in qs[:10]:  # warm-up: first calls allocate
+        bot.ask(q)
+        model.encode([q])
+
+    embed_ms: list[float] = []
+    ask_ms: list[float] = []
+    for _ in range(args.rounds):
+        for q in qs:  # interleaved, so both see the same machine state
+            t0 = time.perf_counter()
+            model.encode([q])
+            t1 = time.perf_counter()
+            bot.ask(q)
+            t2 = time.perf_counter()
+            embed_ms.append((t1 - t0) * 1000)
+            ask_ms.append((t2 - t1) * 1000)
+    for q in qs:
+        cached.ask(q)
+    hit_ms = []
+    for q in qs:
+        t0 = time.perf_counter()
+        cached.ask(q)
+        hit_ms.append((time.perf_counter() - t0) * 1000)
+
+    result = {
+        "questions": len(qs),
+        "rounds": args.rounds,
+        "embed_ms": {"p50": pct(embed_ms, 50), "p95": pct(embed_ms, 95), "mean": statistics.fmean(embed_ms)},
+        "ask_ms": {"p50": pct(ask_ms, 50), "p95": pct(ask_ms, 95), "mean": statistics.fmean(ask_ms)},
+        "ask_cached_ms": {"p50": pct(hit_ms, 50), "p95": pct(hit_ms, 95)},
+    }
+    result["ratio_p50"] = result["ask_ms"]["p50"] / result["embed_ms"]["p50"]
+    result["ratio_p95"] = result["ask_ms"]["p95"] / result["embed_ms"]["p95"]
+    print(f"questions: {len(qs)} x {args.rounds} rounds")
+    print(f"bare embed   p50 {result['embed_ms']['p50']:.2f} ms  p95 {result['embed_ms']['p95']:.2f} ms")
+    print(f"bot.ask      p50 {result['ask_ms']['p50']:.2f} ms  p95 {result['ask_ms']['p95']:.2f} ms")
+    print(f"ask (cached) p50 {result['ask_cached_ms']['p50']:.3f} ms  p95 {result['ask_cached_ms']['p95']:.3f} ms")
+    print(f"ratio ask/embed p50 {result['ratio_p50']:.2f}x (target <= 1.10)  p95 {result['ratio_p95']:.2f}x")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
