@@ -38,6 +38,8 @@ def test_ci_gate_smoke_set_passes(project: Path, monkeypatch: pytest.MonkeyPatch
             "hit@3=0.75",
             "--min",
             "abstention_recall=0.75",
+            "--min",
+            "decision_accuracy=1.0",
             "--max",
             "errors=0",
             "--report",
