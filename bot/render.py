@@ -44,7 +44,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "reaction": ("Ocular toxicity", "Skin toxicity", "Hepatotoxicity", "Rhabdomyolysis"),
     "grade": ("Grade 1", "Grade 2", "Grade 3", "Grade 4"),
     "symptomatic": ("Symptomatic", "Asymptomatic"),
-    "suspected_scar": ("Suspected SCAR", "No suspected SCAR"),
+    "suspected_scar": ("Suspected SCAR",),  # "not suspected" is typed: the parser reads no negation here
     "aki": ("With acute kidney injury", "No acute kidney injury"),
 }
 NUMBER_HINTS = {
@@ -87,18 +87,29 @@ def _inline(text: str, marks: Iterable[int] = ()) -> str:
 
 
 def text_html(text: str, marks: Iterable[int] = ()) -> str:
-    """The answer text (paragraphs, ``> `` quotes, ``**bold**``) as HTML, everything else literal."""
+    """The answer text as HTML: ``> `` lines as quotes, ``**bold**`` kept, blank lines between paragraphs;
+    everything else literal."""
     marks = tuple(marks)
-    parts = []
-    for para in re.split(r"\n\s*\n", text.strip()):
-        if not para.strip():
+    parts: list[str] = []
+    group: list[str] = []
+    quoted = False
+
+    def flush() -> None:
+        if group:
+            body = "<br>".join(_inline(ln, marks) for ln in group)
+            parts.append(f'<blockquote class="fb-quote">{body}</blockquote>' if quoted else f"<p>{body}</p>")
+            group.clear()
+
+    for line in text.strip().split("\n"):
+        if not line.strip():
+            flush()
             continue
-        lines = para.split("\n")
-        if all(ln.startswith(">") for ln in lines):
-            body = "<br>".join(_inline(ln[1:].lstrip(), marks) for ln in lines)
-            parts.append(f'<blockquote class="fb-quote">{body}</blockquote>')
-        else:
-            parts.append("<p>" + "<br>".join(_inline(ln, marks) for ln in lines) + "</p>")
+        is_quote = line.startswith(">")
+        if is_quote != quoted:
+            flush()
+            quoted = is_quote
+        group.append(line[1:].lstrip() if is_quote else line)
+    flush()
     return "".join(parts)
 
 

@@ -454,9 +454,6 @@ def create_app(
 
     @app.post("/api/decide", tags=["api"], summary="Dose decision from structured facts (the Answer JSON)")
     def api_decide(body: DecideBody) -> Any:
-        not_ready = require_ready()
-        if not_ready:
-            return not_ready
         try:
             return decide_dict(bot, body.model_dump())
         except FaqbotError as exc:

@@ -177,15 +177,16 @@ def facts_from_form(
     }
 
 
-def decide_dict(bot: Bot, facts: dict[str, Any]) -> dict[str, Any]:
-    """``Bot.decide`` on keyword facts, as the JSON contract. Raises FaqbotError (FactError) on bad facts."""
+def decide_dict(bot: Bot, values: dict[str, Any]) -> dict[str, Any]:
+    """``Bot.decide`` on facts given as JSON-like values, as the JSON contract (needs no model or index).
+
+    Raises FactError naming an unknown fact, reaction or a mistyped value.
+    """
     from bot.dose import Facts
 
-    if not bot.ready:
-        raise FaqbotError(NOT_READY)
-    engine: Any = bot  # Bot.decide comes with the dose engine (bot/dose)
-    answer: dict[str, Any] = engine.decide(Facts(**facts)).to_dict()
-    return answer
+    rules = getattr(bot.dose, "rules", None)
+    facts = Facts.from_mapping(values, rules.reaction_names() if rules is not None else None)
+    return bot.decide(facts).to_dict()
 
 
 # ---- the Blocks ------------------------------------------------------------------------------------
