@@ -7,7 +7,6 @@ this module. The views read the JSON contract (``Answer.to_dict()``), the same d
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,11 @@ _MARK_RE = re.compile(r"\[(\d+)\]")
 _BOLD_RE = re.compile(r"\*\*([^*\n]+?)\*\*")
 # Characters that mean something to Markdown, KaTeX or template engines: written as numeric entities, so
 # a renderer that looks at the raw string (marked, KaTeX auto-render, Handlebars) finds nothing to do.
-_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "$`[]()!*_{}\\|~#"})
+# One table, applied once per character (so no entity is escaped twice).
+_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+    | {c: f"&#{ord(c)};" for c in "$`[]()!*_{}\\|~#"}
+)
 
 ROUTE_LABELS = {
     "answer": "Answer from the source",
@@ -55,7 +58,7 @@ NUMBER_HINTS = {
 
 def esc(text: object) -> str:
     """Text as inert HTML: tags, entities, markdown and math delimiters all show literally."""
-    return html.escape(str(text), quote=True).translate(_ENTITIES)
+    return str(text).translate(_ESCAPES)
 
 
 def choices_for(missing: Sequence[str]) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ REACTIONS = ("ocular", "skin", "hepatotoxicity", "rhabdomyolysis")
 CSS = """
 .fb-notice { border: 1px solid #d97706; background: #fffbeb; color: #78350f; padding: 8px 12px;
   border-radius: 6px; font-size: 0.9em; }
-.fb-badge { display: inline-block; font-size: 0.78em; font-weight: 600; text-transform: uppercase;
+.fb-badge { display: inline-block; font-size: 0.8em; font-weight: 600;
   letter-spacing: .03em; padding: 1px 8px; border-radius: 10px; background: #e0e7ff; color: #3730a3;
   margin-bottom: 4px; }
 .fb-route-abstain .fb-badge { background: #fee2e2; color: #991b1b; }
@@ -152,11 +152,12 @@ def facts_from_form(
     grade: str | None,
     symptomatic: str | None,
     suspected_scar: str | None,
-    cpk_uln: float | None,
-    creatinine_baseline: float | None,
+    cpk_uln: str | None,
+    creatinine_baseline: str | None,
     aki: str | None,
 ) -> dict[str, Any]:
-    """The form's values as the keyword arguments of ``bot.dose.Facts`` (UNSET → None)."""
+    """The form's values as JSON-like facts for ``Facts.from_mapping`` (empty or UNSET → None; the
+    ratios stay text, which the dose engine parses and names if invalid)."""
 
     def opt(v: str | None) -> str | None:
         return None if v in (None, "", UNSET) else v
@@ -171,8 +172,8 @@ def facts_from_form(
         "grade": int(g) if g is not None else None,
         "symptomatic": yes_no(symptomatic),
         "suspected_scar": yes_no(suspected_scar),
-        "cpk_uln": None if cpk_uln is None else float(cpk_uln),
-        "creatinine_baseline": None if creatinine_baseline is None else float(creatinine_baseline),
+        "cpk_uln": opt((cpk_uln or "").strip()),
+        "creatinine_baseline": opt((creatinine_baseline or "").strip()),
         "aki": yes_no(aki),
     }
 
@@ -338,9 +339,14 @@ def build_ui(
                     f_scar = gr.Radio(
                         [UNSET, "yes", "no"], value=UNSET, label="Suspected SCAR", elem_id="fb-f-scar"
                     )
-                    f_cpk = gr.Number(value=None, label="CPK × ULN", minimum=0, elem_id="fb-f-cpk")
-                    f_creat = gr.Number(
-                        value=None, label="Serum creatinine × baseline", minimum=0, elem_id="fb-f-creat"
+                    f_cpk = gr.Textbox(
+                        label="CPK × ULN", placeholder="e.g. 12", elem_id="fb-f-cpk", max_lines=1
+                    )
+                    f_creat = gr.Textbox(
+                        label="Serum creatinine × baseline",
+                        placeholder="e.g. 1.6",
+                        elem_id="fb-f-creat",
+                        max_lines=1,
                     )
                     f_aki = gr.Radio(
                         [UNSET, "yes", "no"], value=UNSET, label="Acute kidney injury", elem_id="fb-f-aki"

@@ -15,7 +15,9 @@ from bot.render import SourceView
 from tests.conftest import SEED_PATH
 
 XSS = [
-    "<script>alert(1)</script>",
+    "<script>alert('x')</script>",
+    '" onmouseover="alert(1)',
+    "&#x27; &amp; #1",
     "<img src=x onerror=alert(1)>",
     "![](http://x)",
     "[link](http://x)",
@@ -200,16 +202,16 @@ def test_messages_two_per_turn_and_history_skips_errors() -> None:
 def test_facts_from_form() -> None:
     from bot.ui import UNSET, facts_from_form
 
-    assert facts_from_form("ocular", "3", "yes", UNSET, None, 1.6, "no") == {
+    assert facts_from_form("ocular", "3", "yes", UNSET, " ", "1.6", "no") == {
         "reaction": "ocular",
         "grade": 3,
         "symptomatic": True,
         "suspected_scar": None,
         "cpk_uln": None,
-        "creatinine_baseline": 1.6,
+        "creatinine_baseline": "1.6",
         "aki": False,
     }
-    assert set(facts_from_form(UNSET, UNSET, UNSET, UNSET, None, None, UNSET).values()) == {None}
+    assert set(facts_from_form(UNSET, UNSET, UNSET, UNSET, "", None, UNSET).values()) == {None}
 
 
 # ---- source view --------------------------------------------------------------------------------------

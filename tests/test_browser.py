@@ -1,0 +1,243 @@
+"""The UI in a real browser: Debian's headless Chromium driven by Playwright (never a downloaded browser).
+
+The server runs in a thread on a free 127.0.0.1 port with the real model over a copy of corpus/.
+Screenshots go to artifacts/ (look at them: they are part of the check).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core import Bot
+from bot.server import create_app
+from tests.serving import free_port, prefix_proxy, running
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LOCAL = ("http://127.0.0.1", "data:", "blob:", "about:")
+XSS = "<script>alert('x')</script> <img src=x onerror=alert(1)> ![](http://x.invalid/p.png) $>10x$"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: run `bash scripts/install.sh --dev`")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(real_bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    feedback = tmp_path_factory.mktemp("browser") / "feedback.jsonl"
+    settings = replace(real_bot.settings, feedback_path=feedback)
+    with running(create_app(real_bot, settings)) as url:
+        yield {"url": url + "/", "feedback": feedback}
+
+
+class Page:
+    """A page with the checks every test wants: no request leaves 127.0.0.1, no dialog, no page error."""
+
+    def __init__(self, browser: Any, url: str, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.name = name
+        self.context = browser.new_context(viewport={"width": 1280, "height": 1100}, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.external: list[str] = []
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", self._request)
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(url, wait_until="load")
+        self.page.wait_for_selector("#fb-question textarea", timeout=30_000)
+
+    def _request(self, request: Any) -> None:
+        if not request.url.startswith(LOCAL):
+            self.external.append(request.url)
+
+    def shot(self, step: str) -> Path:
+        path = ARTIFACTS / f"browser_{self.name}_{step}.png"
+        self.page.screenshot(path=str(path), full_page=False)
+        return path
+
+    def ask(self, question: str) -> Any:
+        count = self.page.locator("#fb-chat .fb-question").count()
+        self.page.fill("#fb-question textarea", question)
+        self.page.click("#fb-send")
+        self.page.wait_for_function(
+            f"document.querySelectorAll('#fb-chat .fb-answer, #fb-chat .fb-error').length > {count}",
+            timeout=30_000,
+        )
+        return self.page.locator("#fb-chat [class*='fb-answer'], #fb-chat .fb-error").last
+
+    def close(self) -> None:
+        assert not self.external, f"requests left 127.0.0.1: {self.external}"
+        assert not self.dialogs, f"a dialog opened (script ran): {self.dialogs}"
+        assert not self.errors, f"page errors: {self.errors}"
+        self.context.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Page]:
+    p = Page(browser, server["url"], request.node.name.removeprefix("test_"))
+    yield p
+    p.close()
+
+
+def test_page_loads_locally_with_the_notice_always_visible(page: Page) -> None:
+    notice = page.page.locator("#fb-notice .fb-notice")
+    assert notice.is_visible()
+    assert "Research Use Only (RUO)" in notice.inner_text()
+    assert page.page.locator(".fb-example").count() >= 4
+    page.shot("01_loaded")
+    page.page.get_by_role("tab", name="Source").click()
+    page.page.mouse.wheel(0, 3000)
+    assert notice.is_visible()  # still there on another tab
+
+
+def test_ask_see_citation_expand_it_and_jump_to_the_source(page: Page) -> None:
+    answer = page.ask("How often are eye exams needed?")
+    assert "Answer from the source" in answer.inner_text()
+    assert answer.locator(".fb-mark").first.inner_text() == "[1]"
+    cite = answer.locator("details.fb-cite").first
+    passage = cite.locator(".fb-passage-text")
+    assert not passage.is_visible()
+    page.shot("01_answer")
+    cite.locator("summary").click()
+    assert passage.is_visible()
+    assert "every three cycles thereafter" in passage.inner_text()
+    page.shot("02_expanded")
+    cite.locator("a.fb-jump").click()
+    page.page.wait_for_selector("#fb-source .fb-hl", timeout=5_000)
+    highlighted = page.page.locator("#fb-source .fb-hl")
+    assert highlighted.count() == 1 and highlighted.is_visible()
+    assert "every three cycles thereafter" in highlighted.inner_text()
+    page.shot("03_source_highlight")
+
+
+def test_clarifying_question_offers_grades_and_a_click_decides(page: Page) -> None:
+    answer = page.ask("What do I do for eye toxicity?")
+    assert "More information needed" in answer.inner_text()
+    choices = page.page.locator("#fb-choices button:visible")
+    assert [b.inner_text() for b in choices.all()] == ["Grade 1", "Grade 2", "Grade 3", "Grade 4"]
+    page.shot("01_clarify")
+    page.page.get_by_role("button", name="Grade 3", exact=True).click()
+    page.page.wait_for_function(
+        "document.querySelectorAll('#fb-chat .fb-route-decision').length > 0", timeout=30_000
+    )
+    card = page.page.locator("#fb-chat .fb-route-decision").last
+    text = card.inner_text()
+    assert "Dose decision" in text
+    strong = card.locator(".fb-action strong").inner_text()
+    assert strong == "Withhold until Grade ≤ 1 , then resume at a reduced dose or permanently discontinue."
+    assert "Grade 3 (severe)" in card.locator(".fb-row").inner_text()  # the row, quoted
+    assert "CTCAE grade: 3" in card.locator(".fb-facts").inner_text()  # the inputs used
+    assert page.page.locator("#fb-choices button:visible").count() == 0
+    page.shot("02_decided")
+
+
+def test_dose_form_gives_the_same_card_beside_the_tables(page: Page) -> None:
+    page.page.get_by_role("tab", name="Dose decision").click()
+    tables = page.page.locator("#fb-dose-tables table")
+    assert tables.count() == 2 and tables.nth(1).locator("tbody tr").count() == 5
+    page.page.locator("#fb-f-reaction input").click()
+    page.page.get_by_role("option", name="hepatotoxicity").click()
+    page.page.locator("#fb-f-grade").get_by_label("3").check()
+    page.page.click("#fb-decide")
+    card = page.page.locator("#fb-dose-card .fb-answer")
+    card.wait_for(timeout=15_000)
+    assert "More information needed" in card.inner_text() and "Symptomatic" in card.inner_text()
+    page.page.locator("#fb-f-symptomatic").get_by_label("yes").check()
+    page.page.click("#fb-decide")
+    page.page.wait_for_selector("#fb-dose-card .fb-route-decision", timeout=15_000)
+    card = page.page.locator("#fb-dose-card .fb-route-decision")
+    assert card.locator(".fb-action strong").inner_text().startswith("Withhold until improved to Grade ≤ 1")
+    facts = card.locator(".fb-facts").inner_text()
+    assert "Adverse reaction: hepatotoxicity" in facts and "Symptomatic: yes" in facts
+    page.shot("01_decided")
+
+
+def test_no_specific_criterion_and_abstention_are_marked(page: Page) -> None:
+    no_rule = page.ask("grade 1 hepatotoxicity: what should be done?")
+    assert "No specific criterion in the source" in no_rule.inner_text()
+    abstain = page.ask("Can avutometinib be taken with grapefruit juice?")
+    assert "Not answered by the source" in abstain.inner_text()
+    page.shot("01_marked")
+
+
+def test_xss_payload_stays_text(page: Page) -> None:
+    reply = page.ask(XSS)
+    question = page.page.locator("#fb-chat .fb-question").last
+    assert question.inner_text() == XSS
+    chat = page.page.locator("#fb-chat")
+    assert chat.locator("img").count() == 0 and chat.locator("script").count() == 0
+    assert reply.is_visible()
+    assert page.page.locator("#fb-chat .katex").count() == 0  # $…$ is not math
+    page.shot("01_literal")
+    time.sleep(0.3)  # an onerror handler would have fired by now (Page.close checks for dialogs)
+
+
+def test_source_math_and_links_show_as_written(page: Page) -> None:
+    page.page.get_by_role("tab", name="Source").click()
+    source = page.page.locator("#fb-source")
+    text = source.inner_text()
+    assert "CPK $>10x$ ULN" in text and "[Get Quote](#)" in text
+    assert source.locator("a, img, .katex").count() == 0
+    page.shot("01_source")
+
+
+def test_thumbs_feedback_and_export(page: Page, server: dict[str, Any]) -> None:
+    page.ask("How often are eye exams needed?")
+    before = (
+        len(server["feedback"].read_text(encoding="utf-8").splitlines()) if server["feedback"].exists() else 0
+    )
+    page.page.locator("#fb-chat button[aria-label='Like']").last.click()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if (
+            server["feedback"].exists()
+            and len(server["feedback"].read_text(encoding="utf-8").splitlines()) > before
+        ):
+            break
+        time.sleep(0.1)
+    last = json.loads(server["feedback"].read_text(encoding="utf-8").splitlines()[-1])
+    assert last["rating"] == "up" and last["question"] == "How often are eye exams needed?"
+    assert last["citations"]
+    with page.page.expect_download() as download:
+        page.page.click("#fb-export")
+    saved = Path(download.value.path())
+    md = saved.read_text(encoding="utf-8")
+    assert "## 1. How often are eye exams needed?" in md and "Citations:" in md
+    page.shot("01_feedback")
+
+
+def test_served_under_a_root_path_behind_a_proxy(browser: Any, real_bot: Bot, tmp_path: Path) -> None:
+    """Like the nginx example of docs/embedding.md: the proxy strips /dosing, the app knows its root path."""
+    settings = replace(real_bot.settings, root_path="/dosing", feedback_path=tmp_path / "fb.jsonl")
+    with running(create_app(real_bot, settings), root_path="/dosing") as upstream:
+        port = free_port()
+        with running(prefix_proxy(upstream, "/dosing"), port=port) as proxied:
+            p = Page(browser, proxied + "/dosing/", "root_path")
+            try:
+                answer = p.ask("How often are eye exams needed?")
+                assert "Answer from the source" in answer.inner_text()
+                p.shot("01_answer")
+            finally:
+                p.close()
