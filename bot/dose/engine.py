@@ -127,12 +127,19 @@ def evaluate(
 
 
 def _candidates(facts: Facts, rules: RuleSet, reaction: str | None) -> tuple[Rule, ...]:
-    """Rows that could still apply: of the reaction if known; else rows that use a stated fact."""
+    """Rows that could still apply (with each reaction's assumptions): the reaction's rows if it is known;
+    else the rows that use a stated fact."""
+
+    def possible(rule: Rule) -> bool:
+        rx = rules.reaction(rule.reaction)
+        assumed = {f: v for f, v in (rx.assume if rx else ()) if getattr(facts, f) is None}
+        return rule.holds(replace(facts, reaction=rule.reaction, **assumed)) is not False
+
     if reaction is not None:
         rows = rules.rules_for(reaction)
-        return tuple(r for r in rows if r.holds(replace(facts, reaction=reaction)) is not False) or rows
+        return tuple(r for r in rows if possible(r)) or rows
     stated = set(facts.known())
-    fitting = tuple(r for r in rules.rules if r.fields & stated and r.holds(facts) is not False)
+    fitting = tuple(r for r in rules.rules if r.fields & stated and possible(r))
     return fitting or rules.rules
 
 
@@ -168,12 +175,13 @@ def _row_line(rule: Rule, rules: RuleSet, n: int) -> str:
     return f"> {label} — {rule.severity.text} — **{rule.action.text}** [{n}]"
 
 
-_SOURCE_REFS_RE = re.compile(r"(?:\s*\[\d+\])+(?=\s*[.:]?\s*$)")
+_SOURCE_REFS_RE = re.compile(r"(?:\s*\[\d+\])+\s*[.:]?\s*$")
 
 
 def _passage_line(p: Passage, n: int) -> str:
-    """A related passage on one line; the source's own reference marks ("[1] [2]") are left out of the
-    shown line so they are not mistaken for this answer's citation numbers (the citation keeps them)."""
+    """A related passage on one line. A trailing run of the source's own reference marks ("... indicated
+    [1] [2].") is cut off so it is not mistaken for this answer's citation numbers: the shown line stays a
+    verbatim prefix of the passage, and the citation keeps the whole passage."""
     text = " ".join(p.span.text.split())
     if text.startswith("- "):
         text = text[2:]

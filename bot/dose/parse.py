@@ -91,7 +91,7 @@ _ABS_RE = re.compile(
     r"(?<![\w.])(?P<num>\d{1,6}(?:[.,]\d{1,3})?)\s*(?P<unit>u/l|iu/l|units?/l|units|mg/dl|µmol/l|umol/l|μmol/l|mmol/l)"
 )
 _BARE_RE = re.compile(
-    r"(?:\s*(?:level|value)?\s*(?:is|of|at|was|=|:|now|now\s+at|reached)?\s*)(?P<num>\d{1,6}(?:[.,]\d{1,3})?)(?![\w.%×]|\s*(?:x|×|times|fold|-fold|%)(?![a-z]))"
+    r"\s*(?:(?:level|value)\s*)?(?:(?:is|of|at|was|=|:|now\s+at|now|reached)\s*)?(?P<num>\d{1,6}(?:[.,]\d{1,3})?)(?![\w.%×]|\s*(?:x|×|times|fold|-fold|%)(?![a-z]))"
 )
 
 _CPK_TERM_RE = re.compile(r"(?<![\w])(cpk|ck|creatine\s+(?:phospho)?kinase|phosphokinase)(?![\w])")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.dose.engine import Outcome, evaluate, render
-from bot.dose.facts import Facts
+from bot.dose.facts import Facts, canonical_reaction
 from bot.dose.parse import ParseResult, Reading, parse
 from bot.dose.rules import RULES_FILENAME, RuleSet, load_rules
 from bot.errors import FactError, RuleFileError
@@ -57,8 +58,14 @@ class DoseRouter:
         return render(question, outcomes, rules)
 
     def decide(self, facts: Facts, question: str | None = None) -> Answer:
-        """The answer for structured facts (never raises for any Facts value once rules are loaded)."""
+        """The answer for structured facts (the UI form, ``POST /api/decide``, the CLI flags).
+
+        A reaction name that is not a reaction of the rule file (nor one of its synonyms) is a client error:
+        FactError naming it. Every other value is answered — an invalid grade or lab value with clarify.
+        """
         rules = self._rules()
+        if facts.reaction is not None:
+            facts = replace(facts, reaction=canonical_reaction(facts.reaction, rules.reaction_names()))
         outcome = evaluate(facts, rules)
         return render(question if question is not None else facts.describe(), [outcome], rules)
 
