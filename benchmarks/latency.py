@@ -12,30 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def questions() -> list[str]:
-    out: list[str] = []
-    for line in (ROOT / "evals" / "dev.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if row.get("kind") in ("faq", "out_of_scope") and not row.get("history"):
-            out.append(row["question"])
-    for name in ("retrieval_dev.jsonl", "out_of_scope_dev.jsonl"):
-        for line in (ROOT / "tests" / "data" / name).read_text(encoding="utf-8").splitlines():
-            out.append(json.loads(line)["q"])
-    return list(dict.fromkeys(out))
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+from common import ROOT, pct, retrieval_questions
 
 
 def main() -> int:
@@ -50,7 +31,7 @@ def main() -> int:
     bot = load_bot(replace(base, cache_size=0))
     cached = load_bot(replace(base, cache_size=4096))
     model = bot.embedder
-    qs = questions()
+    qs = retrieval_questions()
     for q in qs[:10]:  # warm-up: first calls allocate
         bot.ask(q)
         model.encode([q])
@@ -86,7 +67,9 @@ def main() -> int:
     print(f"questions: {len(qs)} x {args.rounds} rounds")
     print(f"bare embed   p50 {result['embed_ms']['p50']:.2f} ms  p95 {result['embed_ms']['p95']:.2f} ms")
     print(f"bot.ask      p50 {result['ask_ms']['p50']:.2f} ms  p95 {result['ask_ms']['p95']:.2f} ms")
-    print(f"ask (cached) p50 {result['ask_cached_ms']['p50']:.3f} ms  p95 {result['ask_cached_ms']['p95']:.3f} ms")
+    print(
+        f"ask (cached) p50 {result['ask_cached_ms']['p50']:.3f} ms  p95 {result['ask_cached_ms']['p95']:.3f} ms"
+    )
     print(f"ratio ask/embed p50 {result['ratio_p50']:.2f}x (target <= 1.10)  p95 {result['ratio_p95']:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -33,11 +33,12 @@ FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 MANIFEST_FILE = "manifest.json"
-# Above this many vectors the index is approximate (HNSW); below it, exact inner product.
-ANN_THRESHOLD = 200_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+# From this many vectors on, the index is approximate (IVF-Flat, inner product); below it, exact.
+# IVF over HNSW: at 1M vectors it builds in ~15 s instead of >10 min on 2 cores, at recall@10 >= 0.99
+# (benchmarks/scale.py).
+ANN_THRESHOLD = 100_000
+IVF_NPROBE = 16
+IVF_TRAIN_PER_LIST = 40
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,32 @@ def library_versions() -> dict[str, str]:
 def make_faiss_index(
     vectors: np.ndarray, ann_threshold: int = ANN_THRESHOLD
 ) -> tuple[Any, str, dict[str, Any]]:
-    """Exact inner product below ``ann_threshold`` vectors, HNSW (inner product) at or above it."""
+    """Exact inner product below ``ann_threshold`` vectors; IVF-Flat (inner product, ~sqrt(n) lists,
+    k-means trained on a fixed-seed sample) at or above it. Returns (index, type, parameters)."""
     n, dim = vectors.shape
     if n < ann_threshold:
         flat = faiss.IndexFlatIP(dim)
         flat.add(vectors)
         return flat, "flat_ip", {}
-    index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    index.hnsw.efSearch = HNSW_EF_SEARCH
-    index.add(vectors)
-    return index, "hnsw_ip", {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH}
+    nlist = int(min(4096, max(16, round(n**0.5))))
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(0)
+    sample = vectors[rng.choice(n, min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)]
+    ivf.train(np.ascontiguousarray(sample))
+    ivf.add(vectors)
+    ivf.nprobe = min(IVF_NPROBE, nlist)
+    ivf.make_direct_map()
+    return ivf, "ivf_flat_ip", {"nlist": nlist, "nprobe": int(ivf.nprobe), "train_sample": len(sample)}
+
+
+def _prepare(faiss_index: Any, manifest: Manifest) -> Any:
+    """Search-time settings a loaded approximate index needs (from the manifest)."""
+    if manifest.index_type == "ivf_flat_ip":
+        ivf = faiss.extract_index_ivf(faiss_index)
+        ivf.nprobe = int(manifest.index_params.get("nprobe", IVF_NPROBE))
+        ivf.make_direct_map()
+    return faiss_index
 
 
 def write_index(
@@ -189,7 +205,7 @@ def read_index(directory: Path) -> IndexData:
             f"{directory / INDEX_FILE}: dimension {faiss_index.d}, manifest says {manifest.dimension}; "
             "run `faqbot build`"
         )
-    return IndexData(manifest, faiss_index, tuple(chunks))
+    return IndexData(manifest, _prepare(faiss_index, manifest), tuple(chunks))
 
 
 def stale_reasons(manifest: Manifest, docs: list[Document], model_id: str | None) -> list[str]:

@@ -12,6 +12,7 @@ from bot import index as ix
 from bot.chunking import chunk_documents
 from bot.corpus import load_corpus
 from bot.errors import IndexCorruptError, IndexMissingError, StaleIndexError
+from bot.records import Chunk
 from tests.conftest import hash_encoder
 
 MODEL = "test-model"
@@ -137,15 +138,24 @@ def test_interrupted_build_leaves_previous_index_intact(
     assert [p.name for p in project.iterdir() if p.name.startswith(".index")] == []
 
 
-def test_large_collections_switch_to_hnsw_with_recorded_settings() -> None:
+def test_large_collections_switch_to_ivf_with_recorded_settings(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    vecs = rng.standard_normal((300, 16)).astype(np.float32)
+    centers = rng.standard_normal((20, 32)).astype(np.float32)
+    vecs = centers[rng.integers(0, 20, 2000)] + 0.1 * rng.standard_normal((2000, 32)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    flat, kind, params = ix.make_faiss_index(vecs, ann_threshold=1000)
+    flat, kind, params = ix.make_faiss_index(vecs, ann_threshold=5000)
     assert kind == "flat_ip" and params == {}
-    hnsw, kind, params = ix.make_faiss_index(vecs, ann_threshold=100)
-    assert kind == "hnsw_ip" and params["M"] == ix.HNSW_M and params["efSearch"] == ix.HNSW_EF_SEARCH
-    _, exact = flat.search(vecs[:20], 1)
-    _, approx = hnsw.search(vecs[:20], 1)
+    ivf, kind, params = ix.make_faiss_index(vecs, ann_threshold=1000)
+    assert kind == "ivf_flat_ip" and params["nlist"] == 45 and params["nprobe"] == ix.IVF_NPROBE
+    _, exact = flat.search(vecs[:50], 1)
+    _, approx = ivf.search(vecs[:50], 1)
     assert (exact[:, 0] == approx[:, 0]).all()
-    assert isinstance(hnsw, faiss.IndexHNSWFlat)
+    # Written and read back, the approximate index keeps its search settings and can reconstruct.
+    chunks = [Chunk(f"id{i}", "corpus/x.md", i, i + 1, "x", "", "paragraph") for i in range(len(vecs))]
+    manifest = ix.Manifest("m", 32, True, {}, "4", len(vecs), kind, params)
+    ix.write_index(tmp_path / "index", manifest, ivf, chunks)
+    loaded = ix.read_index(tmp_path / "index")
+    assert faiss.extract_index_ivf(loaded.faiss_index).nprobe == ix.IVF_NPROBE
+    assert np.allclose(loaded.faiss_index.reconstruct(7), vecs[7])
+    _, again = loaded.faiss_index.search(vecs[:50], 1)
+    assert (again[:, 0] == exact[:, 0]).all()
