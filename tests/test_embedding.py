@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.embedding import Embedder, resolve_model
+from bot.errors import ModelError
+from bot.settings import BUNDLED_MODEL
+
+
+class SlowModel:
+    """A stand-in model: a vector that encodes the text itself, and a delay so callers pile up."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.lock = threading.Lock()
+
+    def encode(self, texts: list[str], **kw: object) -> np.ndarray:
+        with self.lock:
+            self.batches.append(len(texts))
+        time.sleep(0.02)
+        out = np.zeros((len(texts), 8), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i, 0] = float(t.split("-")[1])
+            out[i, 1] = 1.0
+        return out
+
+
+def _embedder(model: object) -> Embedder:
+    e = Embedder(batch_max=32)
+    e._model = model
+    e.dimension = 8
+    return e
+
+
+def test_micro_batching_gives_each_caller_its_own_vector() -> None:
+    model = SlowModel()
+    e = _embedder(model)
+    texts = [f"q-{i}" for i in range(64)]
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        vectors = list(pool.map(e.encode_one, texts))
+    for i, v in enumerate(vectors):
+        assert v[0] == float(i), f"caller {i} got another caller's vector"
+    assert sum(model.batches) == 64
+    assert max(model.batches) > 1  # concurrent callers were joined into one encode call
+    assert max(model.batches) <= 32
+
+
+def test_a_lone_caller_is_not_delayed_by_batching() -> None:
+    model = SlowModel()
+    e = _embedder(model)
+    assert e.encode_one("q-7")[0] == 7.0
+    assert model.batches == [1]
+
+
+def test_a_failing_batch_fails_every_caller_in_it_and_the_next_batch_still_works() -> None:
+    class Broken(SlowModel):
+        def encode(self, texts: list[str], **kw: object) -> np.ndarray:
+            if any("boom" in t for t in texts):
+                raise RuntimeError("encoder failed")
+            return super().encode(texts)
+
+    e = _embedder(Broken())
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        e.encode_one("boom-1")
+    assert e.encode_one("q-3")[0] == 3.0
+
+
+def test_model_resolution_errors(tmp_path: Path) -> None:
+    path, model_id = resolve_model(BUNDLED_MODEL)
+    assert Path(path, "modules.json").exists() and "all-MiniLM-L6-v2" in model_id
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="holds no sentence-transformers model"):
+        resolve_model(str(tmp_path / "empty"))
+    with pytest.raises(ModelError, match="cannot load embedding model"):
+        Embedder(str(tmp_path / "not-a-model-name-anywhere")).load()
+
+
+@pytest.mark.slow
+def test_real_model_concurrent_vectors_equal_single_ones() -> None:
+    e = Embedder().load()
+    texts = [f"How often are eye exams needed, case {i}?" for i in range(24)]
+    single = [e.encode([t])[0] for t in texts]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        batched = list(pool.map(e.encode_one, texts))
+    for a, b in zip(single, batched, strict=True):
+        assert np.allclose(a, b, atol=1e-5)
+    assert e.dimension == 384
+    assert np.isclose(np.linalg.norm(single[0]), 1.0, atol=1e-5)
