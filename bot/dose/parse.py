@@ -186,7 +186,6 @@ _NEG_AFTER_RE = re.compile(
     r"not\s+suspected|unlikely|not\s+seen|not\s+found)(?![\w])|^\s*[:=]?\s*(?:no|none|n)(?![\w])"
 )
 _POS_AFTER_RE = re.compile(r"^\s*[:=]\s*(?:yes|y|present|positive)(?![\w])")
-_WORD_RE = re.compile(r"[a-z]+(?:/[a-z])?")
 
 # Misspellings too short or too ambiguous for edit distance.
 _TYPOS = {
@@ -211,8 +210,6 @@ _TYPOS = {
     "creatininine": "creatinine",
     "steven": "stevens",
     "johnsons": "johnson",
-    "sjs/ten": "sjs ten",
-    "liva": "liver",
     "livr": "liver",
     "lvier": "liver",
     "skn": "skin",
@@ -226,7 +223,6 @@ _TYPOS = {
     "kindey": "kidney",
     "injry": "injury",
     "billirubin": "bilirubin",
-    "uln's": "uln",
 }
 # Real words near a vocabulary word: never "corrected".
 _PROTECTED = frozenset(
@@ -425,7 +421,8 @@ def _correct_word(word: str, vocabulary: frozenset[str]) -> str:
 
 
 def normalize(text: str, vocabulary: frozenset[str]) -> tuple[str, str]:
-    """(lower-case text, same text keeping case), both NFKC-normalized and typo-corrected, same length."""
+    """(lower-case text, the same text keeping its case): NFKC-normalized, dashes unified and misspelled
+    words corrected (in both, so positions in one are positions in the other)."""
     text = unicodedata.normalize("NFKC", text)
     text = re.sub(r"[\u2010-\u2015\u2212]", "-", text).replace("\u00a0", " ")
     low_chars = [c.lower() if len(c.lower()) == 1 else c for c in text]
