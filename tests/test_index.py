@@ -159,3 +159,17 @@ def test_large_collections_switch_to_ivf_with_recorded_settings(tmp_path: Path) 
     assert np.allclose(loaded.faiss_index.reconstruct(7), vecs[7])
     _, again = loaded.faiss_index.search(vecs[:50], 1)
     assert (again[:, 0] == exact[:, 0]).all()
+
+
+def test_approximate_index_returns_the_same_top_hit_as_exact_on_the_seed(project: Path) -> None:
+    from bot.retrieval import HybridSearcher
+
+    exact = _build(project, project / "exact")
+    approx = _build(project, project / "approx", ann_threshold=1)
+    assert approx.manifest.index_type == "ivf_flat_ip" and exact.manifest.index_type == "flat_ip"
+    loaded = ix.read_index(project / "approx")
+    a, b = HybridSearcher(exact.chunks, exact.faiss_index), HybridSearcher(loaded.chunks, loaded.faiss_index)
+    encode = hash_encoder()
+    for question in ("eye exam schedule", "CPK 10x ULN creatinine", "skin rash grade 3", "RAMP-201 rate", "CAS number"):
+        vec = encode([question])[0]
+        assert a.search(question, vec, 1)[0].chunk.id == b.search(question, vec, 1)[0].chunk.id
