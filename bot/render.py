@@ -172,7 +172,10 @@ def answer_html(answer: Mapping[str, Any]) -> str:
     if route in ("decision", "no_rule", "clarify"):
         parts.append('<div class="fb-card">')
         parts.extend(decision_html(d) for d in answer.get("decisions") or [])
-        parts.append(f'<div class="fb-text">{text_html(str(answer.get("text", "")), marks)}</div>')
+        text = f'<div class="fb-text">{text_html(str(answer.get("text", "")), marks)}</div>'
+        if route == "decision":  # the card already shows the row: the engine's wording folds away
+            text = f'<details class="fb-more"><summary>How the source decides this</summary>{text}</details>'
+        parts.append(text)
         missing = list(answer.get("missing") or [])
         if missing:
             names = ", ".join(FACT_LABELS.get(m, m) for m in missing)
@@ -251,7 +254,9 @@ def table_html(table: Table, anchors: bool = False) -> str:
     body = []
     for row in table.rows:
         rid = f' id="p-{esc(row.id)}"' if anchors else ""
-        cells = "".join(f"<td>{_bold(cell)}</td>" for cell in row.text.split("\t"))
+        cells_text = row.text.split("\t")  # a continuation row's empty first cell was trimmed off the span
+        cells_text = [""] * (len(table.header) - len(cells_text)) + cells_text
+        cells = "".join(f"<td>{_bold(cell)}</td>" for cell in cells_text)
         body.append(f'<tr class="fb-passage"{rid}>{cells}</tr>')
     caption = f"<caption>{esc(table.title)}</caption>" if table.title and not anchors else ""
     return f'<table class="fb-table">{caption}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

@@ -241,3 +241,65 @@ def test_served_under_a_root_path_behind_a_proxy(browser: Any, real_bot: Bot, tm
                 p.shot("01_answer")
             finally:
                 p.close()
+
+
+def host_page(body: str) -> Any:
+    """Another site (another origin) that embeds faqbot."""
+    from starlette.responses import HTMLResponse
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await HTMLResponse(f"<!doctype html><html><body><h1>Intranet portal</h1>{body}</body></html>")(
+                scope, receive, send
+            )
+
+    return app
+
+
+@pytest.mark.parametrize("allowed", [True, False], ids=["allowed", "refused"])
+def test_iframe_embedding_follows_frame_ancestors(
+    browser: Any, real_bot: Bot, tmp_path: Path, allowed: bool
+) -> None:
+    host_port = free_port()
+    host = f"http://127.0.0.1:{host_port}"
+    frame_ancestors = f"'self' {host}" if allowed else "'self'"
+    settings = replace(
+        real_bot.settings, frame_ancestors=frame_ancestors, feedback_path=tmp_path / "fb.jsonl"
+    )
+    with running(create_app(real_bot, settings)) as faqbot:
+        iframe = f'<iframe id="fb" src="{faqbot}/" style="width:100%;height:900px;border:0"></iframe>'
+        with running(host_page(iframe), port=host_port):
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.goto(host + "/", wait_until="load")
+            frame = page.frame_locator("#fb")
+            if allowed:
+                frame.locator("#fb-question textarea").fill("How often are eye exams needed?")
+                frame.locator("#fb-send").click()
+                frame.locator("#fb-chat .fb-answer").wait_for(timeout=30_000)
+                page.screenshot(path=str(ARTIFACTS / "browser_iframe_allowed.png"))
+            else:
+                time.sleep(2)
+                assert frame.locator("#fb-question").count() == 0  # the browser refused to frame it
+            context.close()
+
+
+def test_web_component_from_another_origin(browser: Any, real_bot: Bot, tmp_path: Path) -> None:
+    host_port = free_port()
+    host = f"http://127.0.0.1:{host_port}"
+    settings = replace(real_bot.settings, cors_origins=host, feedback_path=tmp_path / "fb.jsonl")
+    with running(create_app(real_bot, settings)) as faqbot:
+        body = f'<script type="module" src="{faqbot}/gradio.js"></script><gradio-app src="{faqbot}/"></gradio-app>'
+        with running(host_page(body), port=host_port):
+            context = browser.new_context(viewport={"width": 1280, "height": 1200})
+            page = context.new_page()
+            external: list[str] = []
+            page.on("request", lambda r: external.append(r.url) if not r.url.startswith(LOCAL) else None)
+            page.goto(host + "/", wait_until="load")
+            page.locator("#fb-question textarea").wait_for(timeout=30_000)
+            page.locator("#fb-question textarea").fill("How often are eye exams needed?")
+            page.locator("#fb-send").click()
+            page.locator("#fb-chat .fb-answer").wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser_web_component.png"))
+            assert not external
+            context.close()

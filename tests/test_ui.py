@@ -159,6 +159,7 @@ def test_decision_card_bold_action_quoted_row_and_inputs() -> None:
     assert f"<strong>{render.esc(decision['action'])}</strong>" in out
     assert '<blockquote class="fb-row">' in out and "corpus/x.md:631–714" in out
     assert "Inputs used:" in out and "CTCAE grade: <b>2</b>" in out
+    assert '<details class="fb-more"><summary>How the source decides this</summary>' in out
 
 
 def test_no_rule_and_clarify_are_marked_and_name_what_is_missing() -> None:
@@ -238,6 +239,8 @@ def test_tables_in_full_with_header_and_every_row(view: SourceView) -> None:
     assert out.count('<tr class="fb-passage">') == 9
     assert "<th>Recommended Action</th>" in out
     assert "Any grade with acute kidney injury" in visible_text(out)
+    continuation = re.search(r"<tr[^>]*><td></td><td>Grade 4 / Suspected SCARs</td>", out)
+    assert continuation, "a continuation row keeps its empty first cell"
 
 
 def test_notice_is_the_sources_disclaimer_verbatim(view: SourceView, seed_text: str) -> None:
