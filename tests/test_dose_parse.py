@@ -115,6 +115,12 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
     ("rhabdo, kidneys fine, CPK 12x ULN", [f(R, aki=False, cpk_uln=12.0)]),
     ("Grade 1 rhabdomyolysis but the patient now has AKI", [f(R, grade=1, aki=True)]),
     ("CPK -3x ULN with rhabdomyolysis", [f(R, cpk_uln=-3.0)]),
+    (
+        "CK went up to 15 times the ULN. Creatinine 1.6x baseline.",
+        [f(R, cpk_uln=15.0, creatinine_baseline=1.6)],
+    ),
+    ("CPK 12.5x ULN. creatinine 1.5x baseline. rhabdo", [f(R, cpk_uln=12.5, creatinine_baseline=1.5)]),
+    ("CTCAE grade III keratitis", [f(OC, grade=3)]),
     # typos a clinician makes
     ("occular toxicty grade 3", [f(OC, grade=3)]),
     ("opthalmic toxicity grade 2", [f(OC, grade=2)]),
@@ -178,6 +184,7 @@ FOLLOW_UPS: list[tuple[list[str], str, list[dict[str, Any]]]] = [
     (["grade 3 eye toxicity"], "what about grade 2 rash?", [f(S, grade=2)]),
     (["grade 3 eye toxicity"], "and the skin, what to do?", [f(S)]),
     (["grade 3 rash and grade 2 eye toxicity"], "and grade 4?", [f(grade=4)]),
+    (["grade 3 hepatotoxicity, symptomatic"], "what should I do?", [f(H, grade=3, symptomatic=True)]),
 ]
 
 NOT_DOSING = [
@@ -255,6 +262,7 @@ def test_non_dosing_questions_go_to_retrieval(router: DoseRouter, question: str)
 def test_a_non_dosing_follow_up_goes_to_retrieval(router: DoseRouter) -> None:
     assert router.route("and the blood work?", ("How often are eye exams needed?",)) is None
     assert router.route("and the blood work?", ("grade 3 eye toxicity",)) is None
+    assert router.route("what should I do?", ()) is None
 
 
 @pytest.mark.parametrize("injection", INJECTIONS)
@@ -290,6 +298,7 @@ def test_instructions_in_the_question_never_change_a_decision(
         ("rhabdo, creatinine 1.8 mg/dL, CPK 15x ULN", "creatinine_baseline", "1.8 mg/dl"),
         ("rhabdo, creatinine 2x ULN, CPK 15x ULN", "creatinine_baseline", "2× ULN"),
         ("rhabdo, CPK 4500, creatinine 2x baseline", "cpk_uln", "without a multiple"),
+        ("rhabdo, CPK 15x ULN, creatinine went from 0.8 to 1.6", "creatinine_baseline", "(0.8 to 1.6)"),
         ("grade 3 or 4 eye toxicity", "grade", "grade 3 and grade 4"),
         ("grade 2.5 rash", "grade", "2.5"),
         ("mild to severe rash", "grade", "grade 1 and grade 3"),

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from bot.dose.engine import Problem
@@ -67,7 +67,7 @@ _HOW_RE = re.compile(r"how\s+$")
 _RATIO_NUM = r"(?:[-+]?\d{1,6}(?:[.,]\d{1,3})?|" + "|".join(sorted(_NUMWORDS, key=len, reverse=True)) + ")"
 _CMP = (
     r"(?:>=|<=|≥|≤|>|<|more\s+than|greater\s+than|higher\s+than|over|above|at\s+least|less\s+than|under|"
-    r"below|up\s+to)"
+    r"below)"
 )
 _REF = r"(?:uln|upper\s+limits?(?:\s+of\s+normal)?|normal|baseline|b/l|bl)"
 _RATIO_RE = re.compile(
@@ -91,7 +91,13 @@ _ABS_RE = re.compile(
     r"(?<![\w.])(?P<num>\d{1,6}(?:[.,]\d{1,3})?)\s*(?P<unit>u/l|iu/l|units?/l|units|mg/dl|µmol/l|umol/l|μmol/l|mmol/l)"
 )
 _BARE_RE = re.compile(
-    r"\s*(?:(?:level|value)\s*)?(?:(?:is|of|at|was|=|:|now\s+at|now|reached)\s*)?(?P<num>\d{1,6}(?:[.,]\d{1,3})?)(?![\w.%×]|\s*(?:x|×|times|fold|-fold|%)(?![a-z]))"
+    r"\s*(?:(?:level|levels|value|has|have|had|is|was|are|of|at|=|:|now|reached|went|gone|rose|risen|"
+    r"increased|climbed|up|to|only|still)(?![a-z])\s*)*(?P<num>\d{1,6}(?:[.,]\d{1,3})?)"
+    r"(?![\w.%×]|\s*(?:x|×|times|fold|-fold|%)(?![a-z]))"
+)
+_FROM_TO_RE = re.compile(
+    r"\s*(?:(?:has|have|had|is|was|went|gone|rose|risen|increased|climbed|up)\s+)*from\s+"
+    r"(?P<a>\d{1,6}(?:[.,]\d{1,3})?)\s*(?:[a-zµμ/]+\s+)?to\s+(?P<b>\d{1,6}(?:[.,]\d{1,3})?)"
 )
 
 _CPK_TERM_RE = re.compile(r"(?<![\w])(cpk|ck|creatine\s+(?:phospho)?kinase|phosphokinase)(?![\w])")
@@ -157,9 +163,10 @@ _DRUG_NAMES = frozenset(
     }
 )
 
-# Clause boundaries: negation never crosses them; attaching a fact across one is penalized.
+# Clause boundaries (not a decimal point or comma): negation never crosses them; attaching a fact across one
+# is penalized.
 _CLAUSE_RE = re.compile(
-    r"[.;!?\n]|,|:(?!\s*(?:yes|no|y|n|none|present|absent|negative|positive)\b)|—|–|\s-\s|"
+    r"\.(?!\d)|[;!?\n]|,(?!\d)|:(?!\s*(?:yes|no|y|n|none|present|absent|negative|positive)\b)|—|–|\s-\s|"
     r"\s(?:but|however|although|though|while|whereas|and|plus|with|also)\s|\s[+&]\s"
 )
 _NEG_BEFORE = frozenset(
@@ -320,7 +327,7 @@ class _Turn:
             return False
         if self.reactions and (self.intent or self.weak or context):
             return True
-        return self.weak and context
+        return (self.weak or self.intent) and context
 
 
 # ---- the lexicon, compiled from the rule file ----------------------------------------------------------
@@ -751,6 +758,20 @@ def _attach_lab_values(
         if lead and not any(s < start and start - len(lead.group(0)) < e for s, e in covered):
             out.append(Mention("state", start - len(lead.group(0)), start, field=name, number=1.0))
             continue
+        span = _FROM_TO_RE.match(tail)
+        if span:
+            values = f"{span.group('a')} to {span.group('b')}"
+            out.append(
+                Mention(
+                    "problem",
+                    end + span.start("a"),
+                    end + span.end("b"),
+                    field=name,
+                    message=f"{_LAB_NAME[name]} is given as values ({values}), not as a multiple; the source's "
+                    f"criterion is a multiple of {_LAB_UNIT[name]}. Give it as a multiple of {_LAB_UNIT[name]}.",
+                )
+            )
+            continue
         bare = _BARE_RE.match(tail)
         if bare and not any(s <= end + bare.start("num") < e for s, e in covered):
             num = _num(bare.group("num"))
@@ -950,10 +971,6 @@ def _split_loose(loose: Facts, reaction: str, lex: Lexicon) -> tuple[Facts, Fact
     return Facts(**mine), Facts(**rest)  # type: ignore[arg-type]
 
 
-def _strip_reaction(f: Facts) -> Facts:
-    return Facts(**{x.name: getattr(f, x.name) for x in fields(Facts) if x.name != "reaction"})
-
-
 def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = None) -> ParseResult:
     """The dosing facts of ``question``, filling missing facts from earlier turns (``history``, oldest first).
 
@@ -1002,7 +1019,9 @@ def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = No
                 merged = state.pending.merged(turn.loose)
                 state.pending = merged
                 inherited = tuple(f for f in merged.known() if f not in turn.loose.known())
-                readings.append(Reading(_strip_reaction(merged), inherited, turn.loose_problems))
+                readings.append(Reading(merged, inherited, turn.loose_problems))
+        elif turn.intent and state.context and state.last:  # "what should I do?" after a dosing turn
+            readings = [Reading(state.facts[r], state.facts[r].known()) for r in state.last]
         state.context = dosing
         if current:
             result = ParseResult(tuple(readings), dosing and bool(readings))
