@@ -146,7 +146,11 @@ def test_decide_needs_no_model(client: Any) -> None:
     assert a["route"] == "decision" and a["decisions"][0]["action"] == "Permanently discontinue."
     assert a["facts"] == {"reaction": "ocular", "grade": 4}
     r = client.post("/api/decide", json={"reaction": "eyeball", "grade": 2})
-    assert r.status_code == 422 and error_of(r)["code"] == "invalid_facts" and "eyeball" in error_of(r)["message"]
+    assert (
+        r.status_code == 422
+        and error_of(r)["code"] == "invalid_facts"
+        and "eyeball" in error_of(r)["message"]
+    )
     r = client.post("/api/decide", json={"reaction": "ocular", "grade": "two"})
     assert r.status_code == 422 and error_of(r)["code"] == "invalid_request"
     r = client.post("/api/decide", json={"reaction": "ocular", "colour": "red"})
@@ -473,3 +477,14 @@ def _other_address() -> str:
     if addr.startswith("127."):
         pytest.skip("no non-loopback address to check the bind against")
     return addr
+
+
+@pytest.mark.slow
+def test_faqbot_serve_exits_when_loading_fails(project: Path) -> None:
+    """No index and --no-rebuild: /healthz came up, the load fails, the process ends with exit code 2."""
+    port = free_port()
+    env = {**os.environ, "FAQBOT_ROOT": str(project), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--no-rebuild"]
+    proc = subprocess.run(cmd, env=env, cwd=project, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "loading failed" in proc.stderr and "faqbot build" in proc.stderr  # the error names the fix
