@@ -27,21 +27,22 @@ NO_RULE = "no_rule"
 CLARIFY = "clarify"
 
 # Fixed templates: the only words of a dosing answer that are not quoted from the source.
-T_DECISION = "**{label}** ({facts}) — the source's row applies:"
+T_DECISION = "**{label}**{facts} — {applies}:"
+T_APPLIES_ONE = "the source's row applies"
+T_APPLIES_MANY = "{n} of the source's rows apply"
 T_NO_RULE = (
-    "**{label}** ({facts}) — the source gives no specific criterion for this case, so no decision is "
+    "**{label}**{facts} — the source gives no specific criterion for this case, so no decision is "
     "given. The rows it has for {label} are:"
 )
-T_CLARIFY = "**{label}** ({facts}) — to decide, the source's rows need {needs}. The rows that could apply:"
+T_CLARIFY = "**{label}**{facts} — to decide, the source's rows need {needs}. The rows that could apply:"
 T_CLARIFY_REACTION = (
-    "**Which adverse reaction?** ({facts}) — the source's tables give rows per reaction ({reactions}); "
+    "**Which adverse reaction?**{facts} — the source's tables give rows per reaction ({reactions}); "
     "name the reaction. The rows that fit what is given:"
 )
-T_INVALID = "**{label}** ({facts}) — {messages}"
+T_INVALID = "**{label}**{facts} — {messages}"
 T_RELATED = "Related guidance in the source:"
 T_ASSUMED = "{what}: not stated, taken as {value}."
 T_INHERITED = "From earlier in the conversation: {what}."
-T_NOTHING = "no facts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,7 @@ def _passage_line(p: Passage, n: int) -> str:
 
 def _facts_text(o: Outcome) -> str:
     shown = [describe_value(f, getattr(o.facts, f)) for f in o.facts.known() if f != "reaction"]
-    return ", ".join(shown) if shown else T_NOTHING
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def _section(o: Outcome, rules: RuleSet, cites: _Numbering) -> str:
@@ -204,7 +205,9 @@ def _section(o: Outcome, rules: RuleSet, cites: _Numbering) -> str:
             T_INVALID.format(label=label, facts=facts, messages=" ".join(p.message for p in o.problems))
         )
     elif o.kind == DECISION:
-        parts.append(T_DECISION.format(label=label, facts=facts))
+        n = len(o.matched)
+        applies = T_APPLIES_ONE if n == 1 else T_APPLIES_MANY.format(n=n)
+        parts.append(T_DECISION.format(label=label, facts=facts, applies=applies))
     elif o.kind == NO_RULE:
         parts.append(T_NO_RULE.format(label=label, facts=facts))
     elif o.reaction is None:
