@@ -166,6 +166,8 @@ def parse_ratio(name: str, raw: Any) -> float:
         return float(raw)
     if isinstance(raw, str):
         text = raw.strip().lower().rstrip("x×").strip()
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")  # 1,5
         try:
             return float(text)
         except ValueError:
