@@ -34,6 +34,8 @@ UNSET = "—"  # a form field left empty
 REACTIONS = ("ocular", "skin", "hepatotoxicity", "rhabdomyolysis")
 
 CSS = """
+.gradio-container { overflow: clip !important; }  /* hidden would stop the notice from sticking */
+#fb-notice { position: sticky; top: 0; z-index: 50; background: var(--body-background-fill); padding: 4px 0; }
 .fb-notice { border: 1px solid #d97706; background: #fffbeb; color: #78350f; padding: 8px 12px;
   border-radius: 6px; font-size: 0.9em; }
 .fb-badge { display: inline-block; font-size: 0.8em; font-weight: 600;
