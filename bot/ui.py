@@ -8,6 +8,7 @@ return the JSON contract; the UI events are private. All text from documents and
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,10 +140,25 @@ def choices(turns: Sequence[dict[str, Any]]) -> tuple[str, ...]:
     return render.choices_for(last.get("missing") or []) if last.get("route") == "clarify" else ()
 
 
+EXPORT_MAX_AGE_S = 3600.0
+
+
 def export_file(turns: Sequence[dict[str, Any]], notice: dict[str, Any] | None, folder: Path) -> Path | None:
+    """The conversation as a Markdown file for the download button (None before the first answer).
+
+    Exports older than an hour are removed on the way (Gradio serves its own copy from its cache).
+    """
     answers = [t["answer"] for t in turns if t.get("answer")]
     if not answers:
         return None
+    now = time.time()
+    for old in folder.glob("*/faqbot-conversation.md"):
+        try:
+            if now - old.stat().st_mtime > EXPORT_MAX_AGE_S:
+                old.unlink()
+                old.parent.rmdir()
+        except OSError:
+            pass
     path = folder / uuid.uuid4().hex / "faqbot-conversation.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render.export_markdown(answers, notice), encoding="utf-8")

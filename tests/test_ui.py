@@ -270,6 +270,11 @@ def test_export_file_written_only_when_something_was_answered(tmp_path: Path) ->
     path = export_file([{"question": "q?", "answer": answer(), "error": None}], None, tmp_path)
     assert path is not None and path.name == "faqbot-conversation.md"
     assert "## 1. q?" in path.read_text(encoding="utf-8")
+    import os
+
+    os.utime(path, (0, 0))  # an export from long ago is cleaned up by the next one
+    newer = export_file([{"question": "q?", "answer": answer(), "error": None}], None, tmp_path)
+    assert newer is not None and newer.exists() and not path.exists()
 
 
 def test_feedback_log_appends_jsonl(tmp_path: Path) -> None:
