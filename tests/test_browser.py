@@ -306,3 +306,37 @@ def test_web_component_from_another_origin(browser: Any, real_bot: Bot, tmp_path
             page.screenshot(path=str(ARTIFACTS / "browser_web_component.png"))
             assert not external
             context.close()
+
+
+PASSAGE_XSS = (
+    "Storage of the tablets\n\n"
+    "Store the tablets at room temperature <script>alert('p')</script> and keep them "
+    "<img src=x onerror=alert(2)> away from ![](http://x.invalid/i.png) direct light, CPK $>10x$ ULN.\n"
+)
+
+
+def test_a_hostile_passage_stays_text(browser: Any, tmp_path: Path) -> None:
+    """A corpus document with markup in it: cited in the chat and shown in the source, always as text."""
+    from bot import Settings, load_bot
+
+    shutil.copytree(ROOT / "corpus", tmp_path / "corpus")
+    (tmp_path / "corpus" / "storage_notes.md").write_text(PASSAGE_XSS, encoding="utf-8")
+    bot = load_bot(Settings(root=tmp_path, feedback_path=tmp_path / "fb.jsonl"))
+    with running(create_app(bot)) as url:
+        p = Page(browser, url + "/", "hostile_passage")
+        try:
+            reply = p.ask("How should the tablets be stored, at room temperature?")
+            for details in reply.locator("details").all():
+                details.locator("summary").first.click()
+            assert "<img src=x onerror=alert(2)>" in reply.inner_text()
+            assert "<script>alert('p')</script>" in reply.inner_text()
+            chat = p.page.locator("#fb-chat")
+            assert chat.locator("img").count() == 0 and chat.locator("script").count() == 0
+            p.shot("01_chat")
+            p.page.get_by_role("tab", name="Source").click()
+            source = p.page.locator("#fb-source")
+            assert "![](http://x.invalid/i.png)" in source.inner_text()
+            assert source.locator("img, script").count() == 0
+            time.sleep(0.3)
+        finally:
+            p.close()
