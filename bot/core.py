@@ -71,7 +71,7 @@ class Bot:
         from bot.embedding import Embedder
 
         s = self.settings
-        self.embedder = Embedder(s.model, s.device, s.batch_max, s.batch_wait_ms)
+        self.embedder = Embedder(s.model, s.device, s.batch_max, s.batch_wait_ms, s.quantize)
         self.docs: list[Document] = []
         self.index: Any = None
         self.searcher: Any = None
@@ -89,12 +89,12 @@ class Bot:
         """Load corpus, model and index; rebuild a missing/stale/corrupt index if allowed."""
         from bot import index as ix
         from bot.corpus import load_corpus
-        from bot.embedding import resolve_model
+        from bot.embedding import model_identity, resolve_model
 
         s = self.settings
         allow = s.rebuild if rebuild is None else rebuild
         self.docs = load_corpus(s.corpus_path, s.root)
-        _, model_id = resolve_model(s.model)
+        model_id = model_identity(resolve_model(s.model)[1], s.quantize)
         try:
             data = ix.read_index(s.index_path)
             reasons = ix.stale_reasons(data.manifest, self.docs, model_id)

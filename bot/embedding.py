@@ -32,6 +32,23 @@ def _offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _quantized(model: Any) -> Any:
+    """The model with its Linear layers dynamically quantized to int8 (CPU only; ~2.4x faster encoding
+    here, see benchmarks/README.md). torch marks this eager-mode API deprecated; it still works in 2.13."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def model_identity(model_id: str, quantize: bool) -> str:
+    """What the manifest records: the model, and whether its vectors come from the int8 variant."""
+    return f"{model_id} +int8-dynamic" if quantize else model_id
+
+
 def resolve_model(model: str) -> tuple[str, str]:
     """(path or name to load, model id for the manifest). Raises ModelError if nothing is there."""
     if model == BUNDLED_MODEL:
@@ -82,9 +99,15 @@ class Embedder:
     """Owns the sentence-transformers model. Thread-safe; ``encode_one`` micro-batches concurrent callers."""
 
     def __init__(
-        self, model: str = BUNDLED_MODEL, device: str = "cpu", batch_max: int = 32, batch_wait_ms: float = 0.0
+        self,
+        model: str = BUNDLED_MODEL,
+        device: str = "cpu",
+        batch_max: int = 32,
+        batch_wait_ms: float = 0.0,
+        quantize: bool = False,
     ) -> None:
         self.model_name = model
+        self.quantize = quantize
         self.device = device
         self.batch_max = max(1, batch_max)
         self.batch_wait = max(0.0, batch_wait_ms) / 1000.0
@@ -113,10 +136,12 @@ class Embedder:
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(path, device=self.device)
+            if self.quantize:
+                model = _quantized(model)
         except Exception as exc:  # OSError, HF offline errors, bad config …
             raise ModelError(f"cannot load embedding model {self.model_name!r}: {exc}") from exc
         self._model = model
-        self.model_id = model_id
+        self.model_id = model_identity(model_id, self.quantize)
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         dim = getter()
         self.dimension = int(dim or len(self.encode(["dimension probe"])[0]))

@@ -333,7 +333,11 @@ class HybridSearcher:
     """
 
     def __init__(self, chunks: Sequence[Chunk], faiss_index: Any) -> None:
+        import logging
+
         import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
         self.chunks = tuple(chunks)
         self.faiss_index = faiss_index

