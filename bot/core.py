@@ -126,6 +126,7 @@ class Bot:
 
         self.index = data
         self.searcher = HybridSearcher(data.chunks, data.faiss_index)
+        self.searcher.vocabulary.support("qzxwvk")  # an unknown word builds the lazy typo tables now
         if self.dose is None:
             self.dose = load_router(self.settings)
         with self._cache_lock:

@@ -37,7 +37,7 @@ MANIFEST_FILE = "manifest.json"
 # IVF over HNSW: at 1M vectors it builds in ~15 s instead of >10 min on 2 cores, at recall@10 >= 0.99
 # (benchmarks/scale.py).
 ANN_THRESHOLD = 100_000
-IVF_NPROBE = 16
+IVF_NPROBE = 32
 IVF_TRAIN_PER_LIST = 40
 
 
