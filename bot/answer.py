@@ -7,12 +7,15 @@ nearest passages go under ``related`` only.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.records import Answer, Chunk, Citation, Hit
 from bot.retrieval import Support, Vocabulary
+
+log = logging.getLogger("faqbot")
 
 ANSWER_LEAD = "From the source:"
 ABSTAIN_TEXT = (
@@ -101,7 +104,9 @@ def abstention(question: str, hits: Sequence[Hit]) -> Answer:
 
 def compose(question: str, hits: Sequence[Hit], support: Support, th: Thresholds) -> Answer:
     """An extractive answer citing the best passages, or an abstention listing them as related."""
-    if abstain_reason(hits, support, th) is not None:
+    reason = abstain_reason(hits, support, th)
+    if reason is not None:
+        log.debug("abstained on %r: %s", question, reason)
         return abstention(question, hits)
     best = hits[0]
     chosen = [best]

@@ -300,10 +300,6 @@ class Vocabulary:
                     add(p)
         return out
 
-    def unsupported(self, question: str) -> list[str]:
-        """Salient question terms the corpus does not support (in question order, each once)."""
-        return [t for t in self.salient(question) if not self.covers(t)]
-
     def support(self, question: str) -> Support:
         """How much of the question's specific content the corpus supports."""
         terms = self.salient(question)
