@@ -71,7 +71,7 @@ class Bot:
         from bot.embedding import Embedder
 
         s = self.settings
-        self.embedder = Embedder(s.model, s.device, s.batch_max, s.batch_wait_ms, s.quantize)
+        self.embedder = Embedder(s.model, s.device, s.batch_max, s.batch_wait_ms, s.quantize, s.precision)
         self.docs: list[Document] = []
         self.index: Any = None
         self.searcher: Any = None
@@ -89,15 +89,16 @@ class Bot:
         """Load corpus, model and index; rebuild a missing/stale/corrupt index if allowed."""
         from bot import index as ix
         from bot.corpus import load_corpus
-        from bot.embedding import model_identity, resolve_model
 
         s = self.settings
         allow = s.rebuild if rebuild is None else rebuild
         self.docs = load_corpus(s.corpus_path, s.root)
-        model_id = model_identity(resolve_model(s.model)[1], s.quantize)
+        self.embedder.load()  # its model id (model, variant) is what the manifest must match
         try:
             data = ix.read_index(s.index_path)
-            reasons = ix.stale_reasons(data.manifest, self.docs, model_id)
+            reasons = ix.stale_reasons(data.manifest, self.docs, self.embedder.model_id)
+            if data.manifest.dimension != self.embedder.dimension:
+                reasons.append(f"dimension {data.manifest.dimension} != model's {self.embedder.dimension}")
             if reasons:
                 raise StaleIndexError(
                     f"index at {s.index_path} is stale: {'; '.join(reasons)}; run `faqbot build`"
@@ -106,18 +107,7 @@ class Bot:
             if not allow:
                 raise
             log.warning("%s — rebuilding", exc)
-            self.embedder.load()
-            self._install(self.build().index_data)
-            return self
-        self.embedder.load()
-        if self.embedder.dimension != data.manifest.dimension:
-            if not allow:
-                raise StaleIndexError(
-                    f"index dimension {data.manifest.dimension} != model dimension {self.embedder.dimension}; "
-                    "run `faqbot build`"
-                )
-            self._install(self.build().index_data)
-            return self
+            data = self.build().index_data
         self._install(data)
         return self
 

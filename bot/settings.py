@@ -40,6 +40,11 @@ class Settings:
         "vectors (the index records it and is rebuilt when this changes).",
         False,
     )
+    precision: str = _doc(
+        "Model precision: 'auto' (bfloat16 on a CPU with native bfloat16, ~1.6x faster, vectors at cosine "
+        ">= 0.9999 to float32's; else float32), 'float32' or 'bfloat16'. Recorded in the index manifest.",
+        "auto",
+    )
     device: str = _doc("Torch device for the embedding model.", "cpu")
     rebuild: bool = _doc(
         "Rebuild a stale or missing index on load (else raise, naming `faqbot build`).", True

@@ -45,7 +45,7 @@ def test_micro_batching_gives_each_caller_its_own_vector() -> None:
     with ThreadPoolExecutor(max_workers=32) as pool:
         vectors = list(pool.map(e.encode_one, texts))
     for i, v in enumerate(vectors):
-        assert v[0] == float(i), f"caller {i} got another caller's vector"
+        assert v[0] / v[1] == pytest.approx(i), f"caller {i} got another caller's vector"
     assert sum(model.batches) == 64
     assert max(model.batches) > 1  # concurrent callers were joined into one encode call
     assert max(model.batches) <= 32
@@ -54,7 +54,8 @@ def test_micro_batching_gives_each_caller_its_own_vector() -> None:
 def test_a_lone_caller_is_not_delayed_by_batching() -> None:
     model = SlowModel()
     e = _embedder(model)
-    assert e.encode_one("q-7")[0] == 7.0
+    v = e.encode_one("q-7")
+    assert v[0] / v[1] == pytest.approx(7.0)
     assert model.batches == [1]
 
 
@@ -68,7 +69,8 @@ def test_a_failing_batch_fails_every_caller_in_it_and_the_next_batch_still_works
     e = _embedder(Broken())
     with pytest.raises(RuntimeError, match="encoder failed"):
         e.encode_one("boom-1")
-    assert e.encode_one("q-3")[0] == 3.0
+    v = e.encode_one("q-3")
+    assert v[0] / v[1] == pytest.approx(3.0)
 
 
 def test_model_resolution_errors(tmp_path: Path) -> None:
@@ -94,16 +96,33 @@ def test_real_model_concurrent_vectors_equal_single_ones() -> None:
     assert np.isclose(np.linalg.norm(single[0]), 1.0, atol=1e-5)
 
 
-def test_quantized_vectors_are_recorded_as_another_model() -> None:
-    from bot.embedding import model_identity
+def test_model_variants_are_recorded_as_other_models() -> None:
+    from bot.embedding import model_identity, resolve_precision
 
     assert model_identity("m", False) == "m"
     assert model_identity("m", True) == "m +int8-dynamic"
+    assert model_identity("m", False, "bfloat16") == "m +bfloat16"
+    assert resolve_precision("float32", "cpu", False) == "float32"
+    assert resolve_precision("bfloat16", "cpu", True) == "float32"  # int8 quantization works on float32
+    assert resolve_precision("auto", "cuda", False) == "float32"
+    with pytest.raises(ModelError, match="precision 'half'"):
+        resolve_precision("half", "cpu", False)
+
+
+@pytest.mark.slow
+def test_bfloat16_vectors_match_float32_ones() -> None:
+    full = Embedder(precision="float32").load()
+    half = Embedder(precision="bfloat16").load()
+    assert half.model_id.endswith("+bfloat16") and full.model_id != half.model_id
+    texts = ["How often are eye exams needed?", "Rhabdomyolysis\tAny grade with acute kidney injury"]
+    a, b = full.encode(texts), half.encode(texts)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert ((a * b).sum(axis=1) > 0.999).all()
 
 
 @pytest.mark.slow
 def test_quantized_model_encodes_close_to_the_full_one() -> None:
-    full = Embedder().load()
+    full = Embedder(precision="float32").load()
     small = Embedder(quantize=True).load()
     assert small.model_id.endswith("+int8-dynamic") and small.model_id != full.model_id
     texts = ["How often are eye exams needed?", "CPK above ten times the upper limit of normal"]
