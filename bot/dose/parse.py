@@ -338,6 +338,7 @@ class _Term:
     flag_field: str  # "" for a reaction synonym
     case_sensitive: bool
     common_word: bool  # an acronym that is also an English word (TEN, DRESS): skipped in all-caps text
+    anchor: str = ""  # the phrase's first word: a term whose anchor is absent cannot match (cheap skip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +355,11 @@ class Lexicon:
         return ()
 
 
+def _anchor(phrase: str) -> str:
+    words = [w for w in re.split(r"[\s-]+", phrase.strip()) if w]
+    return words[0] if words else ""
+
+
 def _phrase_re(phrase: str, case_sensitive: bool) -> re.Pattern[str]:
     words = [w for w in re.split(r"[\s-]+", phrase.strip()) if w]
     body = r"[\s-]+".join(re.escape(w) for w in words)
@@ -363,8 +369,23 @@ def _phrase_re(phrase: str, case_sensitive: bool) -> re.Pattern[str]:
 _COMMON_ACRONYMS = frozenset({"ten", "dress", "scar", "scars", "alt", "ast"})
 
 
-@lru_cache(maxsize=8)
+_LEXICONS: dict[int, tuple[RuleSet, Lexicon]] = {}
+
+
 def lexicon_of(rules: RuleSet) -> Lexicon:
+    """The compiled lexicon of a rule set, built once per RuleSet object. Cached by identity: hashing a
+    frozen RuleSet walks every rule, which cost more than the parse itself."""
+    hit = _LEXICONS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    if len(_LEXICONS) >= 8:
+        _LEXICONS.clear()
+    lexicon = _build_lexicon(rules)
+    _LEXICONS[id(rules)] = (rules, lexicon)
+    return lexicon
+
+
+def _build_lexicon(rules: RuleSet) -> Lexicon:
     terms: list[_Term] = []
     vocab: set[str] = set(_GRAMMAR_WORDS)
     for rx in rules.reactions:
@@ -372,11 +393,18 @@ def lexicon_of(rules: RuleSet) -> Lexicon:
         groups += [(f.field, f.synonyms, f.acronyms) for f in rx.flags]
         for flag_field, synonyms, acronyms in groups:
             for s in synonyms:
-                terms.append(_Term(_phrase_re(s, False), rx.id, flag_field, False, False))
+                terms.append(_Term(_phrase_re(s, False), rx.id, flag_field, False, False, _anchor(s).lower()))
                 vocab.update(w.lower() for w in re.split(r"[\s-]+", s) if w.isalpha())
             for a in acronyms:
                 terms.append(
-                    _Term(_phrase_re(a, True), rx.id, flag_field, True, a.lower() in _COMMON_ACRONYMS)
+                    _Term(
+                        _phrase_re(a, True),
+                        rx.id,
+                        flag_field,
+                        True,
+                        a.lower() in _COMMON_ACRONYMS,
+                        _anchor(a),
+                    )
                 )
     excludes = tuple(_phrase_re(e, False) for rx in rules.reactions for e in rx.exclude)
     field_reactions = tuple(
@@ -534,7 +562,10 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
     for t in lex.terms:
         if t.case_sensitive and t.common_word and upper:
             continue
-        for m in t.pattern.finditer(cs if t.case_sensitive else low):
+        text = cs if t.case_sensitive else low
+        if t.anchor not in text:
+            continue
+        for m in t.pattern.finditer(text):
             if any(s <= m.start() and m.end() <= e for s, e in excluded):
                 continue
             if t.flag_field:
