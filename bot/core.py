@@ -6,20 +6,24 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bot.dose import DoseRouter, Facts, load_router
 from bot.errors import FaqbotError, IndexCorruptError, IndexMissingError, QuestionError, StaleIndexError
-from bot.records import Answer, Citation, Document, Hit
+from bot.records import Answer, Chunk, Citation, Document, Hit
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.answer import Thresholds
 
 log = logging.getLogger("faqbot")
 NOTICE_MARKER = "Research Use Only"
@@ -32,7 +36,6 @@ class BuildReport:
     seconds: float
     directory: str
     model: str
-    reasons: tuple[str, ...]
 
 
 def check_question(question: Any, max_chars: int) -> str:
@@ -79,6 +82,7 @@ class Bot:
         self._cache: OrderedDict[tuple[str, tuple[str, ...]], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._generation = 0
+        self._by_id: dict[str, Chunk] = {}
 
     # ---- loading -------------------------------------------------------------------------------------
     @property
@@ -115,6 +119,7 @@ class Bot:
         from bot.retrieval import HybridSearcher
 
         self.index = data
+        self._by_id = {c.id: c for c in data.chunks}
         self.searcher = HybridSearcher(data.chunks, data.faiss_index)
         self.searcher.vocabulary.support("qzxwvk")  # an unknown word builds the lazy typo tables now
         if self.dose is None:
@@ -147,7 +152,6 @@ class Bot:
             time.perf_counter() - t0,
             str(s.index_dir),
             self.embedder.model_id,
-            (),
         )
         return _Built(report, data)
 
@@ -195,7 +199,9 @@ class Bot:
                         self._cache.popitem(last=False)
         return answer
 
-    def thresholds(self) -> Any:
+    @functools.cached_property
+    def thresholds(self) -> Thresholds:
+        """Abstention thresholds from the settings."""
         from bot.answer import Thresholds
 
         s = self.settings
@@ -224,7 +230,7 @@ class Bot:
         hits = self._search(query, s.top_k, mode)
         if query != q:  # a follow-up: what it asks now weighs as much as the context it continues
             hits = merge_hits(hits, self._search(q, s.top_k, mode), k=s.top_k)
-        return compose(q, hits, support, self.thresholds())
+        return compose(q, hits, support, self.thresholds)
 
     def _search(self, text: str, k: int, mode: str) -> list[Hit]:
         return list(self.searcher.search(text, self.embed_query(text), k, mode))
@@ -239,10 +245,10 @@ class Bot:
     def passage(self, chunk_id: str) -> Citation:
         """A chunk by id, as a citation (n=0). KeyError-free: raises FaqbotError naming the id."""
         self._require()
-        for c in self.index.chunks:
-            if c.id == chunk_id:
-                return Citation.of(0, c, 1.0)
-        raise FaqbotError(f"no passage with id {chunk_id!r}")
+        chunk = self._by_id.get(chunk_id)
+        if chunk is None:
+            raise FaqbotError(f"no passage with id {chunk_id!r}")
+        return Citation.of(0, chunk, 1.0)
 
     def notice(self) -> Citation | None:
         """The source's research-use / not-medical-advice notice, verbatim and located."""
