@@ -494,3 +494,20 @@ def test_decide_never_raises_even_on_mistyped_facts(rules: RuleSet, facts: Facts
     a = decide(facts, rules)
     assert a.route in ("decision", "no_rule", "clarify")
     json.dumps(a.to_dict(), default=str)
+
+
+def test_an_assumed_fact_still_shows_the_row_for_the_other_answer() -> None:
+    """Grade 3 skin toxicity with SCARs not mentioned: the grade-3 row decides, and the row for suspected
+    SCARs is put in front of the reader (cited, not decided on) instead of being silently assumed away."""
+    from bot.dose import Facts, decide, load_rules
+    from tests.conftest import ROOT
+
+    rules = load_rules(ROOT / "corpus" / "dose_rules.yaml", ROOT)
+    answer = decide(Facts(reaction="skin", grade=3), rules)
+    assert answer.route == "decision"
+    assert [d.severity for d in answer.decisions] == ["Grade 3"]
+    assert "If it is yes, the source's row is:" in answer.text
+    assert any("Suspected SCARs" in c.text for c in answer.citations)
+    stated = decide(Facts(reaction="skin", grade=3, suspected_scar=False), rules)
+    assert "If it is yes" not in stated.text
+    assert not any("Suspected SCARs" in c.text for c in stated.citations)

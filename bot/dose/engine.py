@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bot.dose.facts import FIELDS, PROMPTS, Facts, describe_value, problems
 from bot.dose.rules import Passage, Rule, RuleSet
@@ -42,6 +43,7 @@ T_CLARIFY_REACTION = (
 T_INVALID = "**{label}**{facts} — {messages}"
 T_RELATED = "Related guidance in the source:"
 T_ASSUMED = "{what}: not stated, taken as {value}."
+T_ALTERNATIVE = "If it is {value}, the source's row is:"
 T_INHERITED = "From earlier in the conversation: {what}."
 
 
@@ -66,6 +68,9 @@ class Outcome:
     problems: tuple[Problem, ...] = ()
     assumed: tuple[tuple[str, bool], ...] = ()
     inherited: tuple[str, ...] = ()
+    # Rows that would apply were an assumed fact the other way (shown, never decided on): an unstated
+    # "suspected SCARs" is taken as no, and the row for suspected SCARs is still put in front of the reader.
+    alternatives: tuple[tuple[str, bool, tuple[Rule, ...]], ...] = ()
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
@@ -116,7 +121,22 @@ def evaluate(
     results = [(r, r.holds(effective)) for r in rows]
     matched = tuple(r for r, ok in results if ok is True)
     if matched:
-        return Outcome(DECISION, facts, reaction, matched=matched, assumed=assumed, inherited=inh)
+        alternatives = []
+        for f, v in assumed:
+            flip: dict[str, Any] = {f: not v}
+            flipped = replace(effective, **flip)
+            alt = tuple(r for r in rows if r not in matched and r.holds(flipped) is True)
+            if alt:
+                alternatives.append((f, not v, alt))
+        return Outcome(
+            DECISION,
+            facts,
+            reaction,
+            matched=matched,
+            assumed=assumed,
+            inherited=inh,
+            alternatives=tuple(alternatives),
+        )
     open_rows = tuple(r for r, ok in results if ok is None)
     if open_rows:
         need = {f for r in open_rows for f in r.unknown(effective)}
@@ -228,6 +248,10 @@ def _section(o: Outcome, rules: RuleSet, cites: _Numbering) -> str:
         notes.append(T_INHERITED.format(what=what))
     if notes:
         parts.append(" ".join(notes))
+    for _field, value, alt_rows in o.alternatives:
+        lines = [T_ALTERNATIVE.format(value="yes" if value else "no")]
+        lines += [_row_line(r, rules, cites.cite(r.passage)) for r in alt_rows]
+        parts.append("\n".join(lines))
     if rx is not None and rx.related and not o.problems:
         lines = [T_RELATED] + [_passage_line(p, cites.cite(p)) for p in rx.related]
         parts.append("\n".join(lines))
