@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bot.records import Chunk, Hit
+from bot.textdist import delete_index, deletes, osa_distance
 
 LEXICAL_WEIGHT = 0.2  # weight of the max-normalised BM25 score added to the cosine similarity
 CANDIDATES = 50
@@ -107,28 +108,6 @@ def expand(tokens: Iterable[str]) -> list[str]:
     return out
 
 
-def _edit_distance_le(a: str, b: str, limit: int) -> bool:
-    """Optimal-string-alignment distance (insert, delete, substitute, swap neighbours) <= limit."""
-    if abs(len(a) - len(b)) > limit:
-        return False
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return False
-        prev2, prev = prev, cur
-    return prev[-1] <= limit
-
-
-def _deletes(word: str) -> list[str]:
-    return [word[:k] + word[k + 1 :] for k in range(len(word))]
-
-
 def typo_limit(term: str) -> int:
     """Edits tolerated in a term: none below 5 letters, 1 from 5, 2 from 8."""
     return 2 if len(term) >= 8 else 1 if len(term) >= 5 else 0
@@ -152,16 +131,9 @@ TYPO_MARGIN = 2.0  # a listed but rare word is read as a misspelling of a word t
 
 
 @lru_cache(maxsize=1)
-def _common_deletes() -> dict[str, str]:
-    """Symmetric-delete index (SymSpell) of common words: each one-letter deletion → the word."""
-    out: dict[str, str] = {}
-    for word, z in word_zipf().items():
-        if z < COMMON_ZIPF or len(word) < 3:
-            continue
-        out.setdefault(word, word)
-        for k in range(len(word)):
-            out.setdefault(word[:k] + word[k + 1 :], word)
-    return out
+def _common_deletes() -> dict[str, list[str]]:
+    """Symmetric-delete index of the common words, most frequent first."""
+    return delete_index(w for w, z in word_zipf().items() if z >= COMMON_ZIPF and len(w) >= 3)
 
 
 def _common_correction(term: str) -> str | None:
@@ -169,12 +141,9 @@ def _common_correction(term: str) -> str | None:
     if len(term) < 3 or not term.isalpha():
         return None
     index = _common_deletes()
-    if term in index:
-        return index[term]
-    for k in range(len(term)):
-        cand = index.get(term[:k] + term[k + 1 :])
-        if cand is not None:
-            return cand
+    for key in (term, *deletes(term)):
+        if key in index:
+            return index[key][0]
     return None
 
 
@@ -228,7 +197,7 @@ class Vocabulary:
             return True
         limit = typo_limit(term)
         return limit > 0 and any(
-            _edit_distance_le(term, s, limit) for s in synonym_groups() if s[:1] == term[:1]
+            osa_distance(term, s, limit) <= limit for s in synonym_groups() if s[:1] == term[:1]
         )
 
     @lru_cache(maxsize=4096)  # noqa: B019 - one Vocabulary per loaded index
@@ -237,14 +206,16 @@ class Vocabulary:
         limit = typo_limit(term)
         if not limit or term in self.terms or not term.isalpha():
             return ()
-        keys = {term, *_deletes(term)}
+        keys = {term, *deletes(term)}
         if limit > 1:
-            keys |= {d2 for d in _deletes(term) for d2 in _deletes(d)}
+            keys |= {d2 for d in deletes(term) for d2 in deletes(d)}
         index = self._delete_index()
         candidates = {t for k in keys for t in index.get(k, ())}
         return tuple(
             sorted(
-                t for t in candidates if t[:1] == term[:1] and t != term and _edit_distance_le(term, t, limit)
+                t
+                for t in candidates
+                if t[:1] == term[:1] and t != term and osa_distance(term, t, limit) <= limit
             )
         )
 
@@ -252,12 +223,9 @@ class Vocabulary:
         """Symmetric-delete index of the alphabetic corpus terms (built on first use): each term and each
         of its one-letter deletions → the term. Candidate lookup is O(len(term)), not O(vocabulary)."""
         if self._deletes_index is None:
-            index: dict[str, list[str]] = {}
-            for t in self.sorted_terms:
-                if len(t) >= PREFIX_MIN - 1 and t.isalpha():
-                    for k in {t, *_deletes(t)}:
-                        index.setdefault(k, []).append(t)
-            self._deletes_index = index
+            self._deletes_index = delete_index(
+                t for t in self.sorted_terms if len(t) >= PREFIX_MIN - 1 and t.isalpha()
+            )
         return self._deletes_index
 
     def corrected(self, question: str) -> str:

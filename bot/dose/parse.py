@@ -34,6 +34,7 @@ from functools import lru_cache
 from bot.dose.engine import Problem
 from bot.dose.facts import FIELDS, Facts, format_number
 from bot.dose.rules import RuleSet
+from bot.textdist import osa_distance
 
 # ---- patterns (on lower-cased, normalized text) --------------------------------------------------------
 _NUMWORDS = {
@@ -414,25 +415,6 @@ def _build_lexicon(rules: RuleSet) -> Lexicon:
 
 
 # ---- normalization and typo correction -----------------------------------------------------------------
-def _osa_distance(a: str, b: str, limit: int) -> int:
-    """Optimal-string-alignment edit distance (transpositions count 1), or limit+1 when above limit."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
 @lru_cache(maxsize=4096)
 def _correct_word(word: str, vocabulary: frozenset[str]) -> str:
     if word in _TYPOS:
@@ -444,7 +426,7 @@ def _correct_word(word: str, vocabulary: frozenset[str]) -> str:
         if len(target) < 7:
             continue
         limit = 2 if min(len(word), len(target)) >= 10 else 1
-        d = _osa_distance(word, target, limit)
+        d = osa_distance(word, target, limit)
         if d <= limit:
             best.append((d, target))
     if not best:
