@@ -1,4 +1,4 @@
-"""Hybrid retrieval on plain data: dense (FAISS inner product) + lexical (BM25) fused by reciprocal rank.
+"""Hybrid retrieval on plain data: dense (FAISS inner product) + lexical (BM25), linearly fused.
 
 Pure: takes the query text and its vector; no model here. :class:`FaqRetriever` exposes the same search
 as a ``langchain_core`` retriever for LangChain pipelines.

@@ -10,6 +10,7 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -52,6 +53,7 @@ class LexicalBot:
         self.docs = load_corpus(root / "corpus", root)
         self.chunks = chunk_documents(self.docs)
         self.asked: list[tuple[str, str]] = []
+        self.embedder = SimpleNamespace(model_id="lexical stand-in (no model)")
 
     def ask(self, question: str, history: Sequence[str] | None = None, mode: str = "hybrid") -> Answer:
         self.asked.append((mode, question))

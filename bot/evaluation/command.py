@@ -40,9 +40,8 @@ def cli_eval(args: argparse.Namespace, out: TextIO) -> int:
     sources = {d.source: d.text for d in bot.docs}
     check_against_sources(cases, sources.values())
     systems = make_systems(bot, configs)
-    _, model_id = _model_id(settings.model)
     context = {
-        "model": model_id,
+        "model": bot.embedder.model_id,  # the loaded variant (e.g. +bfloat16), as the index manifest has it
         "corpus": ", ".join(f"{d.source} (sha256 {d.sha256[:12]})" for d in bot.docs),
         "primary config": configs[0],
     }
@@ -68,8 +67,3 @@ def cli_eval(args: argparse.Namespace, out: TextIO) -> int:
         out.write("PASSED\n" if run.passed else "FAILED\n")
     return 0 if run.passed else EXIT_GATE_FAILED
 
-
-def _model_id(model: str) -> tuple[str, str]:
-    from bot.embedding import resolve_model
-
-    return resolve_model(model)

@@ -29,7 +29,7 @@ from bot.records import Answer
 
 CONFIGS: tuple[str, ...] = ("hybrid", "dense", "bm25", "langchain")
 LABELS = {
-    "hybrid": "faqbot, hybrid retrieval (dense + BM25, reciprocal-rank fused)",
+    "hybrid": "faqbot, hybrid retrieval (dense + BM25, linearly fused)",
     "dense": "faqbot, dense retrieval only",
     "bm25": "faqbot, BM25 retrieval only",
 }
