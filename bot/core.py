@@ -19,7 +19,7 @@ import numpy as np
 
 from bot.dose import DoseRouter, Facts, load_router
 from bot.errors import FaqbotError, IndexCorruptError, IndexMissingError, QuestionError, StaleIndexError
-from bot.records import Answer, Chunk, Citation, Document, Hit
+from bot.records import Answer, Caller, Chunk, Citation, Document, Hit
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -176,8 +176,16 @@ class Bot:
         q = check_question(question, self.settings.max_question_chars)
         return list(self.searcher.search(q, self.embed_query(q), k or self.settings.top_k, mode))
 
-    def ask(self, question: str, history: Sequence[str] | None = None, mode: str = "hybrid") -> Answer:
-        """Answer, decide, clarify or abstain. Raises QuestionError for empty/too long/non-text input."""
+    def ask(
+        self,
+        question: str,
+        history: Sequence[str] | None = None,
+        mode: str = "hybrid",
+        caller: Caller | None = None,
+    ) -> Answer:
+        """Answer, decide, clarify or abstain. Raises QuestionError for empty/too long/non-text input.
+
+        ``caller`` names the face and user for the audit trail (issue 13; not recorded yet)."""
         self._require()
         s = self.settings
         q = check_question(question, s.max_question_chars)
@@ -235,7 +243,7 @@ class Bot:
     def _search(self, text: str, k: int, mode: str) -> list[Hit]:
         return list(self.searcher.search(text, self.embed_query(text), k, mode))
 
-    def decide(self, facts: Facts) -> Answer:
+    def decide(self, facts: Facts, caller: Caller | None = None) -> Answer:
         """A dose decision from structured facts (the UI form, ``POST /api/decide``): route decision,
         no_rule or clarify. Needs no model or index: the rule file is loaded on first use if needed."""
         if self.dose is None:

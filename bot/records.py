@@ -28,6 +28,16 @@ ROUTES: tuple[str, ...] = ("answer", "abstain", "decision", "no_rule", "clarify"
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asked, through which face: what an audit record names (issue 13). Faces build one per request
+    and pass it to ``Bot.ask`` / ``Bot.decide``; the library never guesses it."""
+
+    face: str  # "api" | "ui" | "cli" | "cds-hooks" | "mcp" | "eval"
+    user: str = "anonymous"  # authenticated user or trusted proxy identity
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """A corpus file: ``source`` is its path relative to the project root, ``text`` its decoded content."""
 
