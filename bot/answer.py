@@ -77,6 +77,16 @@ def foreign_terms(support: Support) -> list[str]:
     return drugs + [f"{topic} ({', '.join(support.missing)})" for topic in support.missing_topics]
 
 
+def unknown_reaction(routed: Answer, support: Support, th: Thresholds) -> bool:
+    """A dosing question that asks which reaction while naming something specific the corpus never
+    mentions ("grade 2 pneumonitis"): the source has no criteria for it, so it is not asked back."""
+    return (
+        routed.route == "clarify"
+        and "reaction" in routed.missing
+        and support.rarest_missing >= th.rare_information
+    )
+
+
 def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds) -> str | None:
     """Why the source does not answer (None: it does)."""
     if not hits:

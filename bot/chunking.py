@@ -14,15 +14,17 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from bot.boilerplate import KIND as BOILERPLATE
+from bot.boilerplate import is_boilerplate
 from bot.records import Chunk, Document
 
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 MAX_CHUNK_CHARS = 800
 HEADING_MAX_CHARS = 80
 TITLE_BLOCK_LINE_MAX = 100
 SEP = " › "
 
-_Emit = Callable[..., None]
+_Emit = Callable[..., str]
 
 _LIST_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _MD_HEADING_RE = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -112,6 +114,19 @@ def _is_key_value(block: _Block) -> bool:
     return block.kind == "para" and _KEY_VALUE_RE.match(block.single_text) is not None
 
 
+def field_key(line: str) -> str:
+    """The key of a key-value line ('**Author:** X' → 'Author'), or '' when it has none."""
+    m = _KEY_VALUE_RE.match(line.replace("**", ""))
+    return m.group(0).split(":", 1)[0].strip() if m else ""
+
+
+def _field_context(section: str, line: str) -> str:
+    key = field_key(line)
+    if not key:
+        return section
+    return f"{section}{SEP}{key}" if section else key
+
+
 def _heading_text(block: _Block) -> str:
     m = _MD_HEADING_RE.match(block.lines[0].text)
     return m.group(2).strip() if m else block.single_text
@@ -146,11 +161,13 @@ class Chunker:
             kind: str,
             header: tuple[str, ...] = (),
             cells: tuple[str, ...] = (),
-        ) -> None:
+        ) -> str:
             start, end = _trim(text, start, end)
             if start >= end:
-                return
+                return kind
             span = text[start:end]
+            if kind != "table_row" and is_boilerplate(span):
+                kind = BOILERPLATE  # navigation / call to action: indexed, cited only when asked for
             out.append(
                 Chunk(
                     chunk_id(doc.source, start, end, span),
@@ -164,6 +181,7 @@ class Chunker:
                     cells,
                 )
             )
+            return kind
 
         i = 0
         title = ""
@@ -181,7 +199,7 @@ class Chunker:
             emit(blocks[0].start, blocks[j - 1].end, title, "title")
             if j > 1:  # each metadata line of the block ("CAS No.: …") is also findable on its own
                 for b in blocks[1:j]:
-                    emit(b.start, b.end, title, "field")
+                    emit(b.start, b.end, _field_context(title, b.single_text), "field")
             i = j
 
         section = title
@@ -212,13 +230,19 @@ class Chunker:
                 for start, end in _list_items(block):
                     emit(start, end, context, "list_item")
                     self._sentences(text, start, end, context, emit)
+            elif _is_key_value(block) and len(block.lines) == 1 and len(block.single_text) <= TITLE_BLOCK_LINE_MAX:
+                # "Phone: …", "CAS No.: …": indexed under its key, so a question about the key finds it
+                emit(block.start, block.end, _field_context(section, block.single_text), "field")
             else:
                 self._prose(text, block.start, block.end, section, emit)
             i += 1
         return out
 
-    def _sentences(self, text: str, start: int, end: int, context: str, emit: _Emit) -> None:
-        """Sentence sub-chunks of a multi-sentence unit, so answers can cite the one sentence that answers."""
+    def _sentences(
+        self, text: str, start: int, end: int, context: str, emit: _Emit, kind: str = "sentence"
+    ) -> None:
+        """Sentence sub-chunks of a multi-sentence unit, so answers can cite the one sentence that answers
+        (``kind`` boilerplate when the unit is)."""
         spans = sentence_spans(text, start, end)
         if len(spans) < 2:
             return
@@ -226,12 +250,12 @@ class Chunker:
         if label:
             context = f"{context}{SEP}{label.group(1).rstrip(':').strip()}" if context else label.group(1)
         for s_start, s_end in spans:
-            emit(s_start, s_end, context, "sentence")
+            emit(s_start, s_end, context, kind)
 
     def _prose(self, text: str, start: int, end: int, context: str, emit: _Emit) -> None:
         if end - start <= self.max_chars:
-            emit(start, end, context, "paragraph")
-            self._sentences(text, start, end, context, emit)
+            unit = emit(start, end, context, "paragraph")
+            self._sentences(text, start, end, context, emit, BOILERPLATE if unit == BOILERPLATE else "sentence")
             return
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 

@@ -137,7 +137,10 @@ class Bot:
         s = self.settings
         t0 = time.perf_counter()
         self.docs = load_corpus(s.corpus_path, s.root)
+        from bot.views import derive_views
+
         chunks = chunk_documents(self.docs)
+        chunks = chunks + derive_views(chunks)  # question-form views, after every chunk (bot/views.py)
         self.embedder.load()
         data = ix.build(
             self.docs,
@@ -222,23 +225,39 @@ class Bot:
         )
 
     def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
-        from bot.answer import abstention, compose, followup_query, foreign_terms
+        from bot.answer import abstention, compose, followup_query, foreign_terms, unknown_reaction
         from bot.retrieval import merge_hits
 
         s = self.settings
         vocabulary = self.searcher.vocabulary
-        query = followup_query(q, hist, vocabulary)
+        # What clinicians type, read as corpus words: shorthand, joined and clipped names (bot/query.py).
+        nq = vocabulary.normalized(q)
+        query = followup_query(nq, tuple(vocabulary.normalized(h) for h in hist[-1:]), vocabulary)
         support = vocabulary.support(query)
-        if foreign_terms(support):  # another drug or an uncovered label topic: not even a dosing question
-            return abstention(q, self._search(query, s.top_k, mode))
-        if self.dose is not None:
+        # Route order: a dosing question the rule engine reads is answered by it (decision, no_rule or
+        # clarify) before any retrieval gate; the parser itself refuses questions naming another drug.
+        if self.dose is not None and self.dose.rules is not None:
+            table = self._table_answer(q)
+            if table is not None:  # a question over the tables as a whole: every matching row, cited
+                return table
             routed = self.dose.route(q, hist)
-            if routed is not None:
+            if routed is not None and not unknown_reaction(routed, support, self.thresholds):
                 return routed
+        if foreign_terms(support):  # another drug or an uncovered label topic
+            return abstention(q, self._search(query, s.top_k, mode))
         hits = self._search(query, s.top_k, mode)
-        if query != q:  # a follow-up: what it asks now weighs as much as the context it continues
-            hits = merge_hits(hits, self._search(q, s.top_k, mode), k=s.top_k)
+        if query != nq:  # a follow-up: what it asks now weighs as much as the context it continues
+            hits = merge_hits(hits, self._search(nq, s.top_k, mode), k=s.top_k)
         return compose(q, hits, support, self.thresholds)
+
+    def _table_answer(self, q: str) -> Answer | None:
+        from bot.tables import table_answer
+
+        assert self.dose is not None and self.dose.rules is not None
+        readings = self.dose.read(q).readings
+        reactions = tuple(r.facts.reaction for r in readings if r.facts.reaction)
+        case_facts = any(set(r.facts.known()) - {"reaction"} for r in readings)
+        return table_answer(q, reactions, case_facts, self.dose.rules)
 
     def _search(self, text: str, k: int, mode: str) -> list[Hit]:
         return list(self.searcher.search(text, self.embed_query(text), k, mode))

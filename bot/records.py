@@ -67,6 +67,8 @@ class Chunk:
     def embed_text(self) -> str:
         """What gets embedded and indexed lexically: the context, then the text (rows as labelled cells),
         with markup (emphasis, link targets, URLs, TeX dollars) reduced to plain words."""
+        if self.kind == "view":  # a question form of the span's chunk (bot/views.py): the form first
+            return plain(f"{self.context}\n{self.text}")
         if self.kind == "table_row" and self.header and self.cells:
             body = " | ".join(f"{h}: {c}" for h, c in zip(self.header, self.cells, strict=False))
         else:

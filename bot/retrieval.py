@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.boilerplate import intent_terms
 from bot.records import Chunk, Hit
 from bot.textdist import delete_index, deletes, osa_distance
 
@@ -261,12 +262,21 @@ class Vocabulary:
             if raw in STOPWORDS:
                 continue
             tok = _stem(raw.rstrip("%"))
-            add(tok)
             parts = [_stem(p) for p in re.split(r"[-./%]", raw) if p and p not in STOPWORDS]
+            if "/" not in raw or not parts:  # names joined by a slash are only their parts
+                add(tok)
             if len(parts) > 1 and not self.covers(tok):
                 for p in parts:
                     add(p)
         return out
+
+    def normalized(self, question: str) -> str:
+        """The question with shorthand expanded, joined names split and clipped forms completed from this
+        vocabulary (see :mod:`bot.query`)."""
+        from bot.query import normalize_query
+
+        table = word_zipf()
+        return normalize_query(question, self.terms, self.sorted_terms, lambda w: table.get(w, 0.0))
 
     def support(self, question: str) -> Support:
         """How much of the question's specific content the corpus supports."""
@@ -325,15 +335,76 @@ class HybridSearcher:
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
+        from bot.boilerplate import KIND as BOILERPLATE
+        from bot.views import KIND as VIEW
+
         self.chunks = tuple(chunks)
+        self._row = {c: i for i, c in enumerate(self.chunks)}
         self.faiss_index = faiss_index
-        corpus_tokens = [tokenize(c.embed_text()) for c in self.chunks]
+        # A view row (a question form of a chunk, bot/views.py) stands for the chunk over the same span.
+        span_row: dict[tuple[str, int, int], int] = {}
+        for i, c in enumerate(self.chunks):
+            if c.kind != VIEW:
+                span_row.setdefault((c.source, c.start, c.end), i)
+        self._base = np.array(
+            [
+                span_row.get((c.source, c.start, c.end), i) if c.kind == VIEW else i
+                for i, c in enumerate(self.chunks)
+            ],
+            dtype=np.int64,
+        )
+        self._views = frozenset(i for i, c in enumerate(self.chunks) if c.kind == VIEW)
+        self._boilerplate = frozenset(i for i, c in enumerate(self.chunks) if c.kind == BOILERPLATE)
+        corpus_tokens = [[] if c.kind == VIEW else tokenize(c.embed_text()) for c in self.chunks]
         self.vocabulary = Vocabulary(t for toks in corpus_tokens for t in toks)
+        self.chunk_terms = tuple(frozenset(toks) for toks in corpus_tokens)
+        df: dict[str, int] = {}
+        for terms in self.chunk_terms:
+            for t in terms:
+                df[t] = df.get(t, 0) + 1
+        self.document_frequency = df
         self._bibliographic = frozenset(
             i for i, c in enumerate(self.chunks) if BIBLIOGRAPHY_RE.match(c.context)
         )
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["∅"] for toks in corpus_tokens], show_progress=False)
+
+    def specificity(self, term: str) -> float:
+        """How much a term tells passages apart: 1 for a term in one chunk (or none), falling towards 0 for a
+        term in every chunk (inverse document frequency scaled to [0, 1])."""
+        n = len(self.chunks)
+        df = self.document_frequency.get(term, 0)
+        if n <= 1 or df <= 1:
+            return 1.0
+        return float(np.log(n / df) / np.log(n))
+
+    def passage_support(self, question_terms: Sequence[str], hit: Hit) -> float:
+        """Share of the question's specific content (information x specificity) that the hit's own words
+        (text and context, with synonyms, prefix variants and typo fixes) state. 1.0 when the question
+        has no specific content. The positive evidence that a passage answers *what is asked*."""
+        index = self._row[hit.chunk]
+        words = self.chunk_terms[index]
+        total = lost = 0.0
+        for t in question_terms:
+            w = information(t) * self.specificity(self._canonical(t))
+            total += w
+            if not self._stated(t, words):
+                lost += w
+        return 1.0 - lost / total if total > 0 else 1.0
+
+    def _canonical(self, term: str) -> str:
+        if term in self.vocabulary.terms:
+            return term
+        for alt in (*self.vocabulary.prefix_matches(term), *self.vocabulary.corrections(term)):
+            return alt
+        return term
+
+    def _stated(self, term: str, words: frozenset[str]) -> bool:
+        if term in words:
+            return True
+        alts = {*synonym_groups().get(term, ()), *self.vocabulary.prefix_matches(term)}
+        alts.update(self.vocabulary.corrections(term))
+        return any(a in words for a in alts)
 
     def query_terms(self, query: str) -> list[str]:
         """Query tokens + synonyms + corpus terms sharing a long prefix ('symptoms' → 'symptomatic')."""
@@ -373,7 +444,11 @@ class HybridSearcher:
         depth = min(n, max(CANDIDATES, 4 * k))
         q = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
         d_scores, d_ids = self.faiss_index.search(q, depth)
-        dense = {int(i): float(s) for i, s in zip(d_ids[0], d_scores[0], strict=True) if i >= 0}
+        dense: dict[int, float] = {}
+        for i, s in zip(d_ids[0], d_scores[0], strict=True):
+            if i >= 0:  # a chunk scores by its best view
+                b = int(self._base[i])
+                dense[b] = max(dense.get(b, -1.0), float(s))
         lex = self.lexical_scores(query) if mode != "dense" else np.zeros(n, dtype=np.float32)
         lex_max = float(lex.max()) if n else 0.0
         lex_top: list[int] = []
@@ -386,6 +461,9 @@ class HybridSearcher:
             candidates = set(lex_top)
         else:
             candidates = set(dense) | set(lex_top)
+        candidates -= self._views
+        if self._boilerplate and not intent_terms().intersection(tokenize(query)):
+            candidates -= self._boilerplate  # calls to action are cited only when asked about
         for i in candidates - set(dense):
             dense[i] = float(self.faiss_index.reconstruct(i) @ q[0])
         lex_norm = (lambda i: float(lex[i]) / lex_max) if lex_max > 0 else (lambda i: 0.0)

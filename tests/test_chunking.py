@@ -88,7 +88,7 @@ def test_sentences_are_subspans_of_their_unit(seed_text: str) -> None:
     chunks = _chunks(seed_text)
     sentences = [c for c in chunks if c.kind == "sentence"]
     assert any(c.text == "Defactinib is a focal adhesion kinase (FAK) inhibitor." for c in sentences)
-    units = [c for c in chunks if c.kind in ("paragraph", "list_item")]
+    units = [c for c in chunks if c.kind in ("paragraph", "list_item", "boilerplate")]
     for s in sentences:
         assert any(u.start <= s.start and s.end <= u.end for u in units), s.text
     dual = next(c for c in sentences if c.text.startswith("Defactinib is"))

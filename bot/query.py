@@ -1,0 +1,89 @@
+"""Question normalisation before retrieval: what clinicians type, read as the corpus words it stands for.
+
+Pure text in, text out; used for searching and for deciding corpus support, never for what is cited.
+
+- Shorthand from a curated list (``bot/data/abbreviations.tsv``, its source named there) is expanded:
+  "tox" → "toxicity", "q3 cycles" → "every three cycles". Only tokens the corpus itself lacks.
+- Joined names are split: "avutometinib/defactinib", "avuto+defac" → two words.
+- Clipped forms are completed from the corpus vocabulary by prefix: "avuto" → "avutometinib",
+  "rhabdo" → "rhabdomyolysis" (a word of at least :data:`CLIP_MIN` letters that neither the corpus nor
+  common English knows, and that begins a corpus term).
+
+Every step is one pass over the question's tokens with a bounded amount of work per token (a dictionary
+lookup, a bisect over the sorted vocabulary), so the cost is linear in the question's length.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Collection, Sequence
+from functools import lru_cache
+from importlib import resources
+
+CLIP_MIN = 4  # shortest clipped form completed from the corpus vocabulary
+CLIP_MAX = 24  # longer "words" are never completed (no corpus term is that long a prefix)
+COMMON_ZIPF = 3.5  # a word at least this common in English is left as written
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9'/]*")
+_JOIN_RE = re.compile(r"(?<=[A-Za-z]{2})\s*[/+]\s*(?=[A-Za-z]{2})")
+# "G3", "gr3", "Gr. 3", "grd 2" → "grade 3" (CTCAE grades 1-5 only; "G6PD" and "q3" are left alone).
+_GRADE_RE = re.compile(r"\b(?:g|gr|grd)\.?\s?([1-5])\b", re.I)
+
+
+@lru_cache(maxsize=1)
+def abbreviations() -> dict[str, str]:
+    """shorthand (lowercase) → expansion, from ``bot/data/abbreviations.tsv``."""
+    text = resources.files("bot").joinpath("data/abbreviations.tsv").read_text(encoding="utf-8")
+    table: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        short, _, full = line.partition("\t")
+        if short.strip() and full.strip():
+            table[short.strip().lower()] = full.strip()
+    return table
+
+
+def completion(word: str, sorted_terms: Sequence[str]) -> str | None:
+    """The corpus term a clipped ``word`` stands for: the shortest term it begins (None if none)."""
+    if not (CLIP_MIN <= len(word) <= CLIP_MAX) or not word.isalpha():
+        return None
+    i = bisect.bisect_left(sorted_terms, word)
+    best: str | None = None
+    # At most a handful of terms share a 4+ letter prefix; the scan stops at the first that does not.
+    for term in sorted_terms[i : i + 64]:
+        if not term.startswith(word):
+            break
+        if term != word and term.isalpha() and (best is None or len(term) < len(best)):
+            best = term
+    return best
+
+
+def normalize_query(
+    question: str,
+    terms: Collection[str],
+    sorted_terms: Sequence[str],
+    common: Callable[[str], float],
+) -> str:
+    """``question`` with shorthand expanded, joined names split and clipped forms completed.
+
+    ``terms``/``sorted_terms``: the corpus vocabulary (lowercase tokens); ``common``: a word's Zipf
+    frequency in English (0 when unknown)."""
+    text = _JOIN_RE.sub(" / ", question) if ("/" in question or "+" in question) else question
+    text = _GRADE_RE.sub(r"grade \1", text)
+    table = abbreviations()
+
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        low = word.lower()
+        if low in terms:
+            return word
+        full = table.get(low)
+        if full is not None:
+            return full
+        if "/" in low or "'" in low or common(low) >= COMMON_ZIPF:
+            return word
+        done = completion(low, sorted_terms)
+        return done if done is not None else word
+
+    return _WORD_RE.sub(fix, text)

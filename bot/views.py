@@ -1,0 +1,46 @@
+"""Question-form views of chunks: besides its text, a chunk is embedded as the question its structure
+says it answers, and scored by its best view.
+
+Generic templates over the document's structure only (no per-question wording):
+
+- a key-value line ("Phone: …")  → "What is the {key}?"
+- the title block                → "What is the title of this document and who wrote it?"
+- a table row                    → "What should be done for {row label} in {table title}?"
+
+A view is a :class:`~bot.records.Chunk` of kind ``view`` over the *same verbatim span* as its chunk, its
+``context`` holding the question form; search maps it back to the chunk it stands for, so a citation is
+always the chunk's own span. Views carry no lexical weight (BM25 indexes chunks only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.chunking import SEP, chunk_id
+from bot.records import Chunk
+
+KIND = "view"
+
+
+def question_forms(chunk: Chunk) -> list[str]:
+    """The question forms of one chunk (none for most kinds)."""
+    if chunk.kind == "field" and SEP in chunk.context:
+        key = chunk.context.rsplit(SEP, 1)[1].rstrip(".").strip()
+        return [f"What is the {key}?"] if key else []
+    if chunk.kind == "title":
+        return ["What is the title of this document and who wrote it?"]
+    if chunk.kind == "table_row" and chunk.cells:
+        table = chunk.context.split(SEP, 1)[0]
+        label = " ".join(c for c in chunk.cells[:-1] if c)
+        return [f"What should be done for {label} in {table}?"] if label else []
+    return []
+
+
+def derive_views(chunks: Sequence[Chunk]) -> list[Chunk]:
+    """One view chunk per question form of each chunk, in chunk order."""
+    out: list[Chunk] = []
+    for c in chunks:
+        for form in question_forms(c):
+            vid = chunk_id(c.source, c.start, c.end, f"{c.text}\x00{KIND}\x00{form}")
+            out.append(Chunk(vid, c.source, c.start, c.end, c.text, form, KIND))
+    return out
