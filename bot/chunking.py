@@ -209,6 +209,7 @@ class Chunker:
             if (
                 _is_heading_candidate(block)
                 and not _is_key_value(block)
+                and not is_boilerplate(block.single_text)  # a call to action is never a section title
                 and nxt is not None
                 and (block.kind == "md_heading" or not _is_heading_candidate(nxt) or _is_key_value(nxt))
             ):

@@ -16,7 +16,7 @@ EXIT_GATE_FAILED = 1
 
 def cli_eval(args: argparse.Namespace, out: TextIO) -> int:
     from bot.evaluation.cases import check_against_sources, load_eval_files, parse_gate_arg
-    from bot.evaluation.report import headline_table, kinds_table, write_report
+    from bot.evaluation.report import headline_table, kinds_table, sets_table, write_report
     from bot.evaluation.results import merge_gates
     from bot.evaluation.runner import make_systems, parse_configs, run_eval
 
@@ -56,6 +56,8 @@ def cli_eval(args: argparse.Namespace, out: TextIO) -> int:
     )
     out.write(f"{len(cases)} cases × {len(configs)} config(s) in {run.seconds:.1f} s\n\n")
     out.write(headline_table(run) + "\n\nPassed per kind:\n\n" + kinds_table(run.configs) + "\n")
+    if len(sets) > 1:  # calibration set first, blind sets after: the drop is the headline
+        out.write(f"\nPer set ({configs[0]}; the first set is the baseline of the drop):\n\n{sets_table(run)}\n")
     if args.report:
         try:
             files = write_report(run, args.report)

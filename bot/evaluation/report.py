@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.evaluation.metrics import METRICS, format_value
-from bot.evaluation.results import CaseResult, ConfigResult
+from bot.evaluation.results import CaseResult, ConfigResult, aggregate
 from bot.evaluation.runner import EvalRun
 
 TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -113,6 +113,7 @@ def summary_markdown(run: EvalRun) -> str:
     for title, keys in TABLES:
         lines += [f"## {title}", "", metrics_table(run.configs, keys), ""]
     lines += ["## Passed per kind", "", kinds_table(run.configs), ""]
+    lines += ["## Per set (primary config; drop from the first set)", "", sets_table(run), ""]
     if run.gates:
         lines += ["## Gates", ""]
         lines += [f"- {g.describe()}" for g in run.gates]
@@ -420,3 +421,47 @@ def report_html(run: EvalRun) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>faqbot evaluation</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+def faq_first_cited(results: Sequence[CaseResult]) -> float | None:
+    """FAQ accuracy scored on the *first cited* passage: answered (not abstained) with every evidence
+    string in citation [1]. Quoting most of the document cannot score here, unlike "evidence cited"."""
+    faq = [r for r in results if r.case.kind == "faq"]
+    if not faq:
+        return None
+    return sum(1 for r in faq if r.route == "answer" and r.evidence_rank == 1) / len(faq)
+
+
+def sets_table(run: EvalRun) -> str:
+    """The primary config per eval file, side by side (first file = the calibration set, e.g. dev), and
+    each later file's drop from the first: what generalisation costs."""
+    by_file: dict[str, list[CaseResult]] = {}
+    for r in run.primary.results:
+        by_file.setdefault(r.case.origin.rsplit(":", 1)[0], []).append(r)
+    cols = [
+        ("FAQ first cited", lambda rs: faq_first_cited(rs)),
+        ("FAQ hit@3", lambda rs: aggregate([r for r in rs if r.case.kind == "faq"]).hit_at_3),
+        ("in-scope abstained", lambda rs: aggregate(rs).false_abstention_rate),
+        ("out-of-scope abstained", lambda rs: aggregate(rs).abstention_recall),
+        ("decision", lambda rs: aggregate(rs).decision_accuracy),
+        ("no_rule", lambda rs: aggregate(rs).no_rule_accuracy),
+        ("clarify", lambda rs: aggregate(rs).clarify_accuracy),
+    ]
+    head = "| set | cases | " + " | ".join(c for c, _ in cols) + " |"
+    rule = "|---|---:|" + "|".join("---:" for _ in cols) + "|"
+    rows = [head, rule]
+    values: dict[str, list[float | None]] = {}
+    for name, rs in by_file.items():
+        vals = [f(rs) for _, f in cols]
+        values[name] = vals
+        cells = ["—" if v is None else f"{v:.3f}" for v in vals]
+        rows.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + " |")
+    names = list(values)
+    if len(names) > 1:
+        base = values[names[0]]
+        for name in names[1:]:
+            diffs = [
+                "—" if a is None or b is None else f"{b - a:+.3f}" for a, b in zip(base, values[name], strict=True)
+            ]
+            rows.append(f"| drop: {name} − {names[0]} | | " + " | ".join(diffs) + " |")
+    return "\n".join(rows)

@@ -1,0 +1,193 @@
+"""Issue 10: what clinicians actually type. Each class gets tests written from the class, on small
+documents of their own where the mechanism is structural, and on the real bot for route order."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.boilerplate import intent_terms, is_boilerplate
+from bot.chunking import Chunker
+from bot.query import abbreviations, completion, normalize_query
+from bot.records import Document
+from bot.views import derive_views, question_forms
+
+VOCAB = sorted({"avutometinib", "defactinib", "rhabdomyolysis", "toxicity", "toxicities", "cycle", "grade"})
+
+
+def _norm(text: str) -> str:
+    return normalize_query(text, frozenset(VOCAB), VOCAB, lambda w: 5.0 if w in {"how", "often", "on"} else 0.0)
+
+
+# ---- class 1: shorthand, joined and clipped names -------------------------------------------------------
+def test_joined_names_are_split_and_clipped_forms_completed() -> None:
+    assert _norm("avuto/defac") == "avutometinib / defactinib"
+    assert _norm("avuto+defac rhabdo") == "avutometinib / defactinib rhabdomyolysis"
+    assert _norm("how often on avutometinib/defactinib") == "how often on avutometinib / defactinib"
+
+
+def test_shorthand_expanded_only_when_the_corpus_lacks_the_token() -> None:
+    assert _norm("gr3 tox q3 cycles") == "grade 3 toxicity every three cycle" or _norm(
+        "gr3 tox q3 cycles"
+    ).startswith("grade 3 toxicity every three")
+    # a shorthand the corpus itself uses is left alone
+    vocab = [*VOCAB, "cpk"]
+    assert normalize_query("CPK", frozenset(vocab), sorted(vocab), lambda w: 0.0) == "CPK"
+    assert "tox" in abbreviations() and "pt" in abbreviations()
+
+
+def test_grade_shorthand_only_for_ctcae_grades() -> None:
+    assert _norm("G3 rash") == "grade 3 rash"
+    assert _norm("Gr. 4") == "grade 4"
+    assert _norm("G6PD deficiency") == "G6PD deficiency"  # not a grade
+
+
+def test_completion_needs_four_letters_and_a_corpus_term() -> None:
+    assert completion("tox", VOCAB) is None
+    assert completion("toxi", VOCAB) == "toxicity"  # the shortest term it begins
+    assert completion("zzzz", VOCAB) is None
+    assert completion("a" * 2000, VOCAB) is None  # bounded: no scan for absurdly long words
+
+
+def test_normalisation_cost_is_bounded_for_hostile_input() -> None:
+    long = ("avuto/" * 300) + "x" * 2000
+    out = _norm(long)
+    assert out.count("avutometinib") == 300
+
+
+# ---- class 3: boilerplate ------------------------------------------------------------------------------
+SHOP = """Product Sheet
+
+Widget dosing guide for clinicians.
+
+[Get Quote](#)
+
+Widgets are taken twice daily with water, and the dose is withheld when the platelet count falls below the lower limit.
+
+[Click to download full resolution via product page](#)
+
+Need Bulk Grade? Request Custom Synthesis Quote
+
+Available at: <https://example.com/widget>
+
+Contact
+
+Phone: (555) 123-4567
+
+Email: help@example.com
+"""
+
+
+def _chunks(text: str) -> list:
+    return Chunker().chunk(Document("corpus/shop.md", text, "x"))
+
+
+def test_boilerplate_lines_get_their_own_kind_and_facts_do_not() -> None:
+    kinds = {c.text: c.kind for c in _chunks(SHOP)}
+    assert kinds["[Get Quote](#)"] == "boilerplate"
+    assert kinds["[Click to download full resolution via product page](#)"] == "boilerplate"
+    assert kinds["Need Bulk Grade? Request Custom Synthesis Quote"] == "boilerplate"
+    assert kinds["Available at: <https://example.com/widget>"] == "boilerplate"
+    body = (
+        "Widgets are taken twice daily with water, and the dose is withheld when the platelet count "
+        "falls below the lower limit."
+    )
+    assert kinds[body] == "paragraph"
+    assert kinds["Phone: (555) 123-4567"] == "field"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Download speeds were not measured.", "Order of tests: CPK first.", "Grade 4\tPermanently discontinue."],
+)
+def test_statements_that_start_like_a_call_to_action_are_not_boilerplate(text: str) -> None:
+    assert not is_boilerplate(text)
+
+
+def test_contact_and_ordering_words_make_boilerplate_citable() -> None:
+    assert {"phone", "email", "quote", "order", "contact"} <= intent_terms()
+
+
+# ---- class 4: key-value lines and question-form views ---------------------------------------------------
+def test_key_value_lines_are_fields_indexed_under_their_key() -> None:
+    fields = {c.text: c.context for c in _chunks(SHOP) if c.kind == "field"}
+    assert fields["Phone: (555) 123-4567"].endswith("› Phone")
+    assert fields["Email: help@example.com"] == "Contact › Email"
+
+
+def test_views_are_generic_question_forms_over_the_same_span() -> None:
+    chunks = _chunks(SHOP)
+    views = derive_views(chunks)
+    phone = next(c for c in chunks if c.text.startswith("Phone"))
+    assert question_forms(phone) == ["What is the Phone?"]
+    view = next(v for v in views if v.start == phone.start)
+    assert (view.source, view.start, view.end, view.text) == (phone.source, phone.start, phone.end, phone.text)
+    assert view.kind == "view" and view.id != phone.id
+    assert SHOP[view.start : view.end] == view.text
+
+
+def test_search_maps_a_view_to_its_chunk_and_hides_boilerplate_unless_asked() -> None:
+    import faiss
+
+    from bot.retrieval import HybridSearcher
+    from tests.conftest import hash_encoder
+
+    chunks = _chunks(SHOP)
+    allc = chunks + derive_views(chunks)
+    enc = hash_encoder()
+    vecs = enc([c.embed_text() for c in allc])
+    index = faiss.IndexFlatIP(vecs.shape[1])
+    index.add(vecs)
+    s = HybridSearcher(allc, index)
+    q = "what is the phone"
+    hits = s.search(q, enc([q])[0], k=5)
+    assert hits and all(h.chunk.kind != "view" for h in hits)
+    assert hits[0].chunk.text.startswith("Phone")
+    q2 = "get quote widget"
+    assert all(h.chunk.kind != "boilerplate" for h in s.search("widget dosing", enc(["widget dosing"])[0], k=10))
+    assert any(h.chunk.kind == "boilerplate" for h in s.search(q2, enc([q2])[0], k=10))
+
+
+# ---- class 5: questions over the tables as a whole ---------------------------------------------------------
+def test_table_questions_list_every_matching_row_from_the_rule_file() -> None:
+    from bot.dose import load_rules
+    from bot.tables import is_table_question, table_answer
+    from tests.conftest import ROOT
+
+    rules = load_rules(ROOT / "corpus" / "dose_rules.yaml", ROOT)
+    a = table_answer("Which reactions call for permanent discontinuation?", (), False, rules)
+    assert a is not None and a.route == "answer"
+    expected = [r for r in rules.rules if r.action.text.startswith("Permanently discontinue")]
+    assert [c.text for c in a.citations] == [r.quote.text for r in expected]
+    for c in a.citations:
+        assert rules.source_text[c.start : c.end] == c.text
+    rhabdo = table_answer("What criteria define rhabdomyolysis in the tables?", ("rhabdomyolysis",), False, rules)
+    assert rhabdo is not None
+    assert {c.text for c in rhabdo.citations} == {r.quote.text for r in rules.rules_for("rhabdomyolysis")}
+    # one patient's case, or a stated grade, is for the rule engine
+    assert not is_table_question("My patient has rhabdomyolysis, which criteria apply?", False)
+    assert not is_table_question("Which action for grade 3 rash?", True)
+    assert table_answer("What references support the tables?", (), False, rules) is None
+
+
+# ---- route order (property): a question the dose parser decides is never abstained ------------------------
+REACTION_WORDS = ["ocular toxicity", "rash", "hepatotoxicity", "eye toxicity", "skin toxicity"]
+NOISE = ["avuto/defac", "avutometinib+defactinib", "pt", "on avuto", "q3 cycles", "tox", "idiosyncratic", "zorbly"]
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    reaction=st.sampled_from(REACTION_WORDS),
+    grade=st.integers(min_value=1, max_value=4),
+    noise=st.lists(st.sampled_from(NOISE), max_size=3),
+    ask=st.sampled_from(["hold?", "what now", "action?", ""]),
+)
+def test_route_order_a_decided_dosing_question_is_never_abstained(real_bot, reaction, grade, noise, ask) -> None:
+    q = " ".join([*noise, f"grade {grade}", reaction, ask]).strip()
+    routed = real_bot.dose.route(q, ())
+    answer = real_bot.ask(q)
+    if routed is not None and routed.route in ("decision", "no_rule"):
+        assert answer.route == routed.route, q
+    assert answer.route != "abstain", q
