@@ -97,8 +97,10 @@ def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds) -> str
     best = max(h.dense for h in hits)
     if best < th.min_dense:
         return f"best similarity {best:.2f} is below {th.min_dense:.2f}"
-    if support.rarest_missing >= th.rare_information:
-        return f"a specific term the source lacks: {', '.join(support.missing)}"
+    if support.rarest_missing >= th.rare_information and best < th.support_dense:
+        # an unknown specific word abstains only when no passage is a good match either: a clinician's
+        # unusual word ("idiosyncratic") beside a well-matched passage is not evidence of absence
+        return f"a specific term the source lacks ({', '.join(support.missing)}) and best similarity {best:.2f}"
     if support.missing_share >= th.missing_share and best < th.support_dense:
         return (
             f"{support.missing_share:.0%} of the question's content is not in the source "

@@ -237,9 +237,10 @@ class Bot:
         # Route order: a dosing question the rule engine reads is answered by it (decision, no_rule or
         # clarify) before any retrieval gate; the parser itself refuses questions naming another drug.
         if self.dose is not None and self.dose.rules is not None:
-            table = self._table_answer(q)
-            if table is not None:  # a question over the tables as a whole: every matching row, cited
-                return table
+            if not foreign_terms(support):  # not about another drug or an uncovered topic
+                table = self._table_answer(q)
+                if table is not None:  # a question over the tables as a whole: every matching row, cited
+                    return table
             routed = self.dose.route(q, hist)
             if routed is not None and not unknown_reaction(routed, support, self.thresholds):
                 return routed

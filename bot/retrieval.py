@@ -169,9 +169,12 @@ def information(term: str) -> float:
 class Vocabulary:
     """The corpus's lexical vocabulary, for deciding which question terms the corpus supports."""
 
-    def __init__(self, tokens: Iterable[str]) -> None:
+    def __init__(self, tokens: Iterable[str], content: Iterable[str] | None = None) -> None:
         self.terms = frozenset(tokens)
         self.sorted_terms = sorted(self.terms)
+        # Terms of passages that state facts (not reference titles, calls to action or views): a
+        # drug-label topic only a reference title mentions ("… Yields Responses …") is not covered.
+        self.content_terms = self.terms if content is None else frozenset(content)
         self._deletes_index: dict[str, list[str]] | None = None
 
     def prefix_matches(self, term: str) -> list[str]:
@@ -289,8 +292,14 @@ class Vocabulary:
             tuple(missing),
             lost / total if total > 0 else 0.0,
             max((information(t) for t in missing), default=0.0),
-            tuple(sorted({topics[t] for t in missing if t in topics})),
+            tuple(sorted({topics[t] for t in terms if t in topics and not self._stated(t)})),
         )
+
+    def _stated(self, term: str) -> bool:
+        """A term (or a synonym) that a fact-stating passage of the corpus uses."""
+        if term in self.content_terms:
+            return True
+        return any(s in self.content_terms for s in synonym_groups().get(term, ()))
 
 
 @lru_cache(maxsize=1)
@@ -341,22 +350,19 @@ class HybridSearcher:
         self.chunks = tuple(chunks)
         self._row = {c: i for i, c in enumerate(self.chunks)}
         self.faiss_index = faiss_index
-        # A view row (a question form of a chunk, bot/views.py) stands for the chunk over the same span.
-        span_row: dict[tuple[str, int, int], int] = {}
-        for i, c in enumerate(self.chunks):
-            if c.kind != VIEW:
-                span_row.setdefault((c.source, c.start, c.end), i)
-        self._base = np.array(
-            [
-                span_row.get((c.source, c.start, c.end), i) if c.kind == VIEW else i
-                for i, c in enumerate(self.chunks)
-            ],
-            dtype=np.int64,
-        )
-        self._views = frozenset(i for i, c in enumerate(self.chunks) if c.kind == VIEW)
+        # Alias rows are never hits themselves; their dense score counts for the chunk they stand for:
+        # a view (a question form of a chunk, bot/views.py) for the chunk over the same span, and a
+        # question sentence of a unit ("Q2: Are there …?") for the unit that holds its answer.
+        self._base = np.array(_alias_targets(self.chunks, VIEW), dtype=np.int64)
+        self._views = frozenset(i for i, b in enumerate(self._base) if b != i)
         self._boilerplate = frozenset(i for i, c in enumerate(self.chunks) if c.kind == BOILERPLATE)
         corpus_tokens = [[] if c.kind == VIEW else tokenize(c.embed_text()) for c in self.chunks]
-        self.vocabulary = Vocabulary(t for toks in corpus_tokens for t in toks)
+        non_content = {i for i, c in enumerate(self.chunks) if BIBLIOGRAPHY_RE.match(c.context)}
+        non_content |= self._boilerplate
+        self.vocabulary = Vocabulary(
+            (t for toks in corpus_tokens for t in toks),
+            (t for i, toks in enumerate(corpus_tokens) if i not in non_content for t in toks),
+        )
         self.chunk_terms = tuple(frozenset(toks) for toks in corpus_tokens)
         df: dict[str, int] = {}
         for terms in self.chunk_terms:
@@ -486,6 +492,37 @@ class HybridSearcher:
             if len(hits) >= k:
                 break
         return hits
+
+
+def _alias_targets(chunks: Sequence[Chunk], view_kind: str) -> list[int]:
+    """For each row, the row it stands for: itself, or for a view the chunk over the same span, or for a
+    question sentence ("…?") the paragraph or list item that holds it and its answer. One pass: the
+    chunker emits a unit's sentences right after the unit."""
+    span_row: dict[tuple[str, int, int], int] = {}
+    for i, c in enumerate(chunks):
+        if c.kind != view_kind:
+            span_row.setdefault((c.source, c.start, c.end), i)
+    out: list[int] = []
+    unit: Chunk | None = None
+    unit_row = -1
+    for i, c in enumerate(chunks):
+        if c.kind in ("paragraph", "list_item"):
+            unit, unit_row = c, i
+        if c.kind == view_kind:
+            out.append(span_row.get((c.source, c.start, c.end), i))
+        elif (
+            c.kind == "sentence"
+            and c.text.rstrip().endswith("?")
+            and unit is not None
+            and unit.source == c.source
+            and unit.start <= c.start
+            and c.end <= unit.end
+            and unit.end - unit.start > c.end - c.start
+        ):
+            out.append(unit_row)
+        else:
+            out.append(i)
+    return out
 
 
 def merge_hits(*lists: Sequence[Hit], k: int) -> list[Hit]:

@@ -78,7 +78,7 @@ def is_table_question(question: str, has_case_facts: bool) -> bool:
         return False
     if _SOURCES_RE.search(low) or len(action_categories(low)) > 1:
         return False  # about the references, or about how actions are chosen in general
-    return any(p.search(low) for p in sig.about) or bool(action_categories(low))
+    return any(p.search(low) for p in sig.about) or bool(action_categories(low)) or bool(_COVERAGE_RE.search(low))
 
 
 def matching_rows(question: str, reactions: Sequence[str], rules: RuleSet) -> list[Rule]:
