@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bot.boilerplate import intent_terms
-from bot.records import Chunk, Hit
+from bot.records import Chunk, Hit, plain
 from bot.textdist import delete_index, deletes, osa_distance
 
 LEXICAL_WEIGHT = 0.2  # weight of the max-normalised BM25 score added to the cosine similarity
@@ -169,12 +169,18 @@ def information(term: str) -> float:
 class Vocabulary:
     """The corpus's lexical vocabulary, for deciding which question terms the corpus supports."""
 
-    def __init__(self, tokens: Iterable[str], content: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        tokens: Iterable[str],
+        content: Iterable[str] | None = None,
+        content_phrases: frozenset[str] = frozenset(),
+    ) -> None:
         self.terms = frozenset(tokens)
         self.sorted_terms = sorted(self.terms)
         # Terms of passages that state facts (not reference titles, calls to action or views): a
         # drug-label topic only a reference title mentions ("… Yields Responses …") is not covered.
         self.content_terms = self.terms if content is None else frozenset(content)
+        self.content_phrases = content_phrases  # topic phrases a fact-stating passage states
         self._deletes_index: dict[str, list[str]] | None = None
 
     def prefix_matches(self, term: str) -> list[str]:
@@ -292,7 +298,16 @@ class Vocabulary:
             tuple(missing),
             lost / total if total > 0 else 0.0,
             max((information(t) for t in missing), default=0.0),
-            tuple(sorted({topics[t] for t in terms if t in topics and not self._stated(t)})),
+            tuple(
+                sorted(
+                    {topics[t] for t in terms if t in topics and not self._stated(t)}
+                    | {
+                        topic
+                        for pattern, topic in topic_phrases()
+                        if pattern.pattern not in self.content_phrases and pattern.search(question.lower())
+                    }
+                )
+            ),
         )
 
     def _stated(self, term: str) -> bool:
@@ -309,13 +324,40 @@ def clinical_topics() -> dict[str, str]:
     table: dict[str, str] = {}
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
-        if not line:
+        if not line or line.startswith("phrase "):
             continue
         topic, _, terms = line.partition(":")
         for term in terms.split(","):
             if term.strip():
                 table[_stem(term.strip().lower())] = topic.strip()
     return table
+
+
+@lru_cache(maxsize=1)
+def topic_phrases() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """(pattern, drug-label topic) for the ``phrase`` lines of ``bot/data/clinical_topics.txt``."""
+    text = resources.files("bot").joinpath("data/clinical_topics.txt").read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        if line.startswith("phrase "):
+            topic, _, pattern = line[len("phrase ") :].partition(":")
+            out.append((re.compile(pattern.strip()), topic.strip()))
+    return tuple(out)
+
+
+def stated_phrases(texts: Iterable[str]) -> frozenset[str]:
+    """The topic-phrase patterns that some fact-stating passage matches (one pass over the texts; stops
+    once every phrase is found)."""
+    phrases = topic_phrases()
+    found: set[str] = set()
+    for text in texts:
+        low = text.lower()
+        for pattern, _ in phrases:
+            if pattern.pattern not in found and pattern.search(low):
+                found.add(pattern.pattern)
+        if len(found) == len(phrases):
+            break
+    return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,9 +401,11 @@ class HybridSearcher:
         corpus_tokens = [[] if c.kind == VIEW else tokenize(c.embed_text()) for c in self.chunks]
         non_content = {i for i, c in enumerate(self.chunks) if BIBLIOGRAPHY_RE.match(c.context)}
         non_content |= self._boilerplate
+        facts = [i for i, c in enumerate(self.chunks) if i not in non_content and c.kind != VIEW]
         self.vocabulary = Vocabulary(
             (t for toks in corpus_tokens for t in toks),
-            (t for i, toks in enumerate(corpus_tokens) if i not in non_content for t in toks),
+            (t for i in facts for t in corpus_tokens[i]),
+            stated_phrases(plain(self.chunks[i].text) for i in facts),
         )
         self.chunk_terms = tuple(frozenset(toks) for toks in corpus_tokens)
         df: dict[str, int] = {}
