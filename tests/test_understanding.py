@@ -191,3 +191,24 @@ def test_route_order_a_decided_dosing_question_is_never_abstained(real_bot, reac
     if routed is not None and routed.route in ("decision", "no_rule"):
         assert answer.route == routed.route, q
     assert answer.route != "abstain", q
+
+
+# ---- class 6: near-topic asks no passage states ----------------------------------------------------------
+def test_a_topic_word_only_a_reference_title_uses_is_not_covered() -> None:
+    from bot.retrieval import Vocabulary
+
+    vocab = Vocabulary(["response", "grade", "dose"], content=["grade", "dose"])
+    assert "efficacy" in vocab.support("what is the response rate").missing_topics
+    covered = Vocabulary(["response", "grade"], content=["response", "grade"])
+    assert "efficacy" not in covered.support("what is the response rate").missing_topics
+
+
+def test_topic_phrases_abstain_unless_a_passage_states_them() -> None:
+    from bot.retrieval import Vocabulary, stated_phrases
+
+    none = Vocabulary(["dose"], content=["dose"])
+    assert "administration" in none.support("which dose level after the first dose reduction").missing_topics
+    assert "administration" in none.support("the usual defactinib dose?").missing_topics
+    phrases = stated_phrases(["Reduce to dose level 2 at the first dose reduction."])
+    stated = Vocabulary(["dose", "level"], content=["dose", "level"], content_phrases=phrases)
+    assert "administration" not in stated.support("which dose level after the first dose reduction").missing_topics
