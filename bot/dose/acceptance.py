@@ -65,9 +65,11 @@ GENERATOR = "python -m bot.dose.acceptance > docs/dose_acceptance.md"
 
 
 def code(outcome: Outcome) -> str:
-    """A compact outcome: ``D:rule-id[+rule-id]``, ``N`` (no rule) or ``C:missing,fields``."""
+    """A compact outcome: ``D:governing-rule[>context-rule,...]`` (the row that governs, then the other rows
+    that apply, shown as context), ``N`` (no rule) or ``C:missing,fields``."""
     if outcome.kind == DECISION:
-        return "D:" + "+".join(r.id for r in outcome.matched)
+        context = ",".join(r.id for r in outcome.context)
+        return "D:" + "+".join(r.id for r in outcome.matched) + (f">{context}" if context else "")
     if outcome.kind == CLARIFY:
         return "C:" + ",".join(outcome.missing)
     return "N"
@@ -100,6 +102,8 @@ def _outcome_cells(o: Outcome) -> tuple[str, str]:
     if o.kind == DECISION:
         rows = "; ".join(f"`{r.id}`" for r in o.matched)
         acts = " / ".join(_cell(r.action.text) for r in o.matched)
+        if o.context:
+            rows += " (governs; also met, shown as context: " + ", ".join(f"`{r.id}`" for r in o.context) + ")"
         return f"**decision** {rows}", acts
     if o.kind == CLARIFY:
         if o.problems:
@@ -119,7 +123,9 @@ def render_markdown(rules: RuleSet) -> str:
         "× creatinine 1.49/1.5/2 × AKI, plus 10,800 with facts not stated); `tests/test_dose_parse.py` checks",
         "the free-text readings.",
         "",
-        "Outcomes: **decision** — a row applies, its action is given verbatim with the row cited;",
+        "Outcomes: **decision** — a row applies, its action is given verbatim with the row cited (when two",
+        "rows of one reaction apply, the most severe by the rule file's `precedence` governs and is the one",
+        "decision; the other is shown as context);",
         "**no rule** — every row of the reaction is ruled out, the source gives no criterion and its rows",
         "are cited (never the nearest row); **clarify** — a fact a row needs is not stated, or a value is",
         "invalid: the bot asks for it and shows the rows that could apply.",
@@ -202,7 +208,9 @@ def _facts_text(facts: Facts) -> str:
 
 def _code_text(c: str) -> str:
     if c.startswith("D:"):
-        return "decision " + " + ".join(f"`{x}`" for x in c[2:].split("+"))
+        governing, _, context = c[2:].partition(">")
+        extra = f" (governs over {', '.join(f'`{x}`' for x in context.split(','))})" if context else ""
+        return f"decision `{governing}`{extra}"
     if c.startswith("C:"):
         return "clarify (" + c[2:].replace(",", ", ") + ")"
     return "no rule"

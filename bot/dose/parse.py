@@ -80,6 +80,11 @@ _PERCENT_RE = re.compile(
     r"(?:\s*(?:above|over|increase|rise|higher\s+than|from|up\s+from)\s*(?:the\s+)?(?:baseline|b/l)?)?"
 )
 _FOLD_WORD_RE = re.compile(r"(?<![\w])(doubled|tripled)(?![\w])")
+# A share of the body surface ("40% BSA", "30% of her body"): the extent of a skin reaction, never a lab value.
+_BSA_RE = re.compile(
+    r"(?<![\w.])\d{1,3}(?:\.\d+)?\s*%\s*(?:of\s+(?:the\s+|her\s+|his\s+|their\s+|my\s+)?)?"
+    r"(?:bsa|body[\s-]+surface(?:[\s-]+area)?|tbsa|body|skin|surface)(?![\w])"
+)
 _STATE_RE = re.compile(
     r"(?<![\w])(within\s+normal\s+limits|wnl|normal|unchanged|stable|at\s+baseline|not\s+elevated|"
     r"not\s+raised|not\s+increased)(?![\w])"
@@ -114,7 +119,7 @@ _NO_AKI_RE = re.compile(
     r"(?:renal|kidney)\s+function\s+(?:is\s+)?(?:normal|preserved|intact|fine|stable|ok))(?![\w])"
 )
 _SYMPTOM_RE = re.compile(
-    r"(?<![\w])(symptomatic|symptoms?|sx|jaundiced?|icter(?:us|ic)|(?:ruq|abdominal|right\s+upper\s+quadrant)\s+pain|"
+    r"(?<![\w])(symptomatic|symptoms?|sx|(?:ruq|abdominal|right\s+upper\s+quadrant)\s+pain|"
     r"nausea|vomiting|fatigue|malaise|pruritus|itching|dark\s+urine|anorexia)(?![\w])"
 )
 _GENERIC_SYMPTOM = frozenset({"symptomatic", "symptom", "symptoms", "sx"})
@@ -137,6 +142,29 @@ _SOFT_VETO_RE = re.compile(
     r"mechanism\w*|moa|why|how\s+often|how\s+frequent\w*|freq\w*|schedul\w*|monitor\w*|exams?|examinations?|"
     r"check\w*|measur\w*|drawn|surveillance|assess\w*|on-?target|class\s+effect|causes?|caused|follow-?\s?up|"
     r"how\s+long)(?![\w])"
+)
+# Who has the reaction ("my eyes are blurry", "pt has a rash", "she developed hives"): a question about a
+# patient's own reaction is a dosing question even without a dosing verb (then usually: which grade?).
+_PATIENT_RE = re.compile(
+    r"(?<![\w'])(my|i(?:'ve|\s+have|\s+had|\s+got|'m|\s+am|\s+noticed|\s+developed)|"
+    r"(?:patient|pt|she|he|they)\s+(?:has|have|had|is|was|with|developed|reports?|reported|complains?|got)|"
+    r"developed|developing)(?![\w'])"
+)
+# A reaction named only generically ("a grade 3 toxicity", "another side effect"): no reaction is named, and
+# the question does not refer back to an earlier one, so the earlier reaction is offered, never assumed.
+_GENERIC_REACTION_RE = re.compile(
+    r"(?<![\w])(toxicit(?:y|ies)|tox|adverse\s+(?:drug\s+)?(?:reactions?|events?|effects?)|reactions?|"
+    r"side[\s-]*effects?|aes?|irae|events?)(?![\w])"
+)
+# Words right before a generic noun that refer back to the reaction already discussed ("the toxicity",
+# "this reaction", "her side effect"): then it is a follow-up and the earlier reaction is carried over.
+_BACK_REFERENCE = frozenset(
+    {"the", "this", "that", "same", "said", "its", "her", "his", "their", "current", "ongoing", "existing"}
+)
+# A turn that opens as a continuation ("and for a grade 2 toxicity?", "what about grade 4 tox?", "now ...")
+# is elliptical: a generic noun in it still refers to the reaction discussed.
+_CONTINUATION_RE = re.compile(
+    r"^\W*(?:and|&|but|also|then|now|so|ok(?:ay)?|same|if|what\s+if|what\s+about|how\s+about|and\s+if)(?![\w'])"
 )
 _HARD_VETO_RE = re.compile(
     r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants)(?![\w])"
@@ -193,6 +221,8 @@ _NEG_AFTER_RE = re.compile(
     r"^\s*(?:(?:was|is|has\s+been|been|are|were)\s+)?(?:ruled\s+out|excluded|absent|negative|not\s+present|"
     r"not\s+suspected|unlikely|not\s+seen|not\s+found)(?![\w])|^\s*[:=]?\s*(?:no|none|n)(?![\w])"
 )
+# What may stand between the items of a list that one negation covers ("no SJS, TEN or DRESS").
+_LIST_GAP_RE = re.compile(r"\s*(?:,|/|;)?\s*(?:(?:or|nor|and|&)\s+)?(?:(?:signs?|evidence)\s+of\s+)?")
 _POS_AFTER_RE = re.compile(r"^\s*[:=]\s*(?:yes|y|present|positive)(?![\w])")
 
 # Misspellings too short or too ambiguous for edit distance.
@@ -284,6 +314,7 @@ class Reading:
     facts: Facts
     inherited: tuple[str, ...] = ()  # fields filled from earlier turns
     problems: tuple[Problem, ...] = ()  # values read that cannot be used (named in the answer)
+    suggested: tuple[str, ...] = ()  # earlier turns' reactions, offered (never assumed) when none is named
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +327,17 @@ class ParseResult:
     @property
     def facts(self) -> tuple[Facts, ...]:
         return tuple(r.facts for r in self.readings)
+
+    @property
+    def decidable(self) -> bool:
+        """A dosing question that names a reaction with at least one fact of this question or an earlier
+        one (a grade, a lab multiple, AKI, symptoms, suspected SCARs) — or a value the engine must ask
+        about: the engine answers it (decision, no_rule or clarify), so no retrieval gate may abstain on
+        it. Cheap: no rule is evaluated."""
+        return self.dosing and any(
+            r.facts.reaction is not None and (len(r.facts.known()) > 1 or bool(r.problems))
+            for r in self.readings
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +352,8 @@ class _Turn:
     intent: bool
     soft_veto: bool
     hard_veto: bool
+    generic: bool = False  # names a reaction only generically, without referring back ("a grade 3 toxicity")
+    patient: bool = False  # about someone's own reaction ("my eyes are blurry", "pt has a rash")
 
     @property
     def reactions(self) -> tuple[str, ...]:
@@ -326,7 +370,7 @@ class _Turn:
             return True
         if self.soft_veto:
             return False
-        if self.reactions and (self.intent or self.weak or context):
+        if self.reactions and (self.intent or self.weak or self.patient or context):
             return True
         return (self.weak or self.intent) and context
 
@@ -532,6 +576,8 @@ class _Scan:
     intent: bool
     soft_veto: bool
     hard_veto: bool
+    generic: bool = False
+    patient: bool = False
 
 
 def _scan(question: str, lex: Lexicon) -> _Scan:
@@ -572,24 +618,29 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         cands.append(Mention("severity", m.start(), m.end(), number=float(_SEVERITY[word])))
     for m in _RATIO_RE.finditer(low):
         cands.append(_ratio_mention(m))
+    for m in _BSA_RE.finditer(low):
+        cands.append(Mention("ignored", m.start(), m.end()))
+    # A rise in percent or "doubled" is a creatinine multiple only next to creatinine or baseline (below).
     for m in _PERCENT_RE.finditer(low):
         cands.append(
             Mention(
-                "ratio",
+                "relative",
                 m.start(),
                 m.end(),
                 field="creatinine_baseline",
                 number=1 + float(m.group("num")) / 100,
+                flag="baseline" in m.group(0) or "b/l" in m.group(0),
             )
         )
     for m in _FOLD_WORD_RE.finditer(low):
         cands.append(
             Mention(
-                "ratio",
+                "relative",
                 m.start(),
                 m.end(),
                 field="creatinine_baseline",
                 number=2.0 if m.group(1) == "doubled" else 3.0,
+                flag=False,
             )
         )
     for m in _ABS_RE.finditer(low):
@@ -619,16 +670,31 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
 
     resolved = _resolve(cands)
     mentions: list[Mention] = []
+    last_negated: Mention | None = None  # the last negated mention: a list after it shares its negation
     for mn in resolved:
         if mn.kind in ("excluded", "ignored"):
             continue
         negatable = mn.kind in ("reaction", "flag", "aki", "symptom") and not mn.negated
-        if negatable and _negated(low, bounds, mn.start, mn.end) is True:
+        negated = negatable and _negated(low, bounds, mn.start, mn.end)
+        if (
+            negatable
+            and negated is None
+            and last_negated is not None
+            and last_negated.kind == mn.kind
+            and _LIST_GAP_RE.fullmatch(low, last_negated.end, mn.start)
+        ):
+            negated = True  # "no SJS, TEN or DRESS": every item of the negated list
+        if negatable and negated is True:
+            last_negated = mn
             if mn.kind == "reaction":
                 continue  # "no eye toxicity": not a mention of the reaction
             if mn.kind == "symptom" and mn.message != "generic":
                 continue  # "no jaundice" says nothing about other symptoms
+            if mn.kind == "flag" and mn.field == "symptomatic":
+                continue  # the same for a symptom that names its reaction ("no jaundice")
             mn = replace(mn, flag=not mn.flag, negated=True)
+        elif negatable:
+            last_negated = None
         mentions.append(mn)
 
     labs: list[tuple[int, int, str]] = []
@@ -649,7 +715,23 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         intent=bool(_INTENT_RE.search(low)),
         soft_veto=bool(_SOFT_VETO_RE.search(low)),
         hard_veto=hard,
+        generic=not _CONTINUATION_RE.match(low) and _names_generic_reaction(low, mentions),
+        patient=bool(_PATIENT_RE.search(low)),
     )
+
+
+def _names_generic_reaction(low: str, mentions: Sequence[Mention]) -> bool:
+    """Whether the text names a reaction only by a generic noun ("a grade 3 toxicity", "side effect")
+    that does not refer back ("the toxicity", "this reaction"), outside any named reaction."""
+    spans = [(m.start, m.end) for m in mentions if m.kind in ("reaction", "flag")]
+    for g in _GENERIC_REACTION_RE.finditer(low):
+        if any(s <= g.start() and g.end() <= e for s, e in spans):
+            continue
+        before = re.findall(r"[a-z']+", low[max(0, g.start() - 40) : g.start()])[-3:]
+        if any(w in _BACK_REFERENCE for w in before):
+            continue
+        return True
+    return False
 
 
 def _foreign_drug(low: str) -> bool:
@@ -710,6 +792,12 @@ def _attach_lab_values(
         return None
 
     for m in mentions:
+        if m.kind == "relative":
+            lab = nearest_lab(m)
+            creatinine = lab is not None and lab[2] == "creatinine_baseline"
+            if creatinine or (m.flag and lab is None):  # next to creatinine, or "50% above baseline"
+                out.append(Mention("ratio", m.start, m.end, field="creatinine_baseline", number=m.number))
+            continue
         if m.kind == "ratio":
             lab = nearest_lab(m)
             if lab is not None and lab[2] == "":
@@ -813,11 +901,16 @@ class _Acc:
     def __init__(self) -> None:
         self.values: dict[str, list[float | bool]] = {}
         self.problems: list[Problem] = []
+        # Severity words ("severe" 3): the grade only when no grade is written ("G3 (severe)", "severe
+        # retinal vein occlusion, grade 4"): a written CTCAE grade is the measure the tables use.
+        self.severities: list[float] = []
 
     def add(self, name: str, value: float | bool) -> None:
         self.values.setdefault(name, []).append(value)
 
     def build(self, reaction: str | None, label: str) -> tuple[Facts, tuple[Problem, ...]]:
+        if self.severities and "grade" not in self.values:
+            self.values["grade"] = list(self.severities)
         values: dict[str, object] = {}
         problems = list(self.problems)
         bad = {p.field for p in problems}
@@ -904,13 +997,13 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
             if target is not None:
                 weak = True
                 assert m.number is not None
-                accs[target].add("grade", m.number)
+                accs[target].severities.append(m.number)
         elif m.kind == "symptom":
             weak = True
             assert m.flag is not None
             accs[nearest(m)].add("symptomatic", m.flag)
         elif m.kind == "flag":
-            if m.flag:
+            if m.flag and m.field != "symptomatic":
                 strong = True
             else:
                 weak = True
@@ -952,6 +1045,8 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
         intent=scan.intent,
         soft_veto=scan.soft_veto,
         hard_veto=scan.hard_veto,
+        generic=scan.generic,
+        patient=scan.patient,
     )
 
 
@@ -1014,7 +1109,12 @@ def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = No
             if turn.has_loose:
                 readings.append(Reading(turn.loose, (), turn.loose_problems))
         elif turn.has_loose:
-            if len(state.last) == 1:
+            if turn.generic and state.last:
+                # "Patient has a grade 3 toxicity": a new question about an unnamed reaction — ask which,
+                # offering the earlier reaction(s) first; nothing is carried over.
+                readings.append(Reading(turn.loose, (), turn.loose_problems, suggested=state.last))
+                state.pending = Facts()
+            elif len(state.last) == 1:
                 r = state.last[0]
                 mine, rest = _split_loose(turn.loose, r, lex)
                 merged = state.facts.get(r, Facts(reaction=r)).merged(mine)
