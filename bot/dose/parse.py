@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -281,6 +282,17 @@ _PROTECTED = frozenset(
         "creation",
         "heparin",
         "kinases",
+        # next to the CTCAE / MedDRA / lay words of the rule file (peeling, bullous, blurred, papular, ...)
+        "feeling",
+        "feelings",
+        "peeking",
+        "peering",
+        "peeping",
+        "reeling",
+        "bulbous",
+        "blurted",
+        "blasters",
+        "popular",
     }
 )
 _GRAMMAR_WORDS = (
@@ -723,10 +735,12 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
 def _names_generic_reaction(low: str, mentions: Sequence[Mention]) -> bool:
     """Whether the text names a reaction only by a generic noun ("a grade 3 toxicity", "side effect")
     that does not refer back ("the toxicity", "this reaction"), outside any named reaction."""
-    spans = [(m.start, m.end) for m in mentions if m.kind in ("reaction", "flag")]
+    spans = [(m.start, m.end) for m in mentions if m.kind in ("reaction", "flag")]  # sorted, disjoint
+    starts = [s for s, _e in spans]
     for g in _GENERIC_REACTION_RE.finditer(low):
-        if any(s <= g.start() and g.end() <= e for s, e in spans):
-            continue
+        k = bisect_right(starts, g.start()) - 1
+        if k >= 0 and g.end() <= spans[k][1]:
+            continue  # part of a named reaction ("skin toxicity")
         before = re.findall(r"[a-z']+", low[max(0, g.start() - 40) : g.start()])[-3:]
         if any(w in _BACK_REFERENCE for w in before):
             continue
@@ -1113,7 +1127,7 @@ def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = No
                 # "Patient has a grade 3 toxicity": a new question about an unnamed reaction — ask which,
                 # offering the earlier reaction(s) first; nothing is carried over.
                 readings.append(Reading(turn.loose, (), turn.loose_problems, suggested=state.last))
-                state.pending = Facts()
+                state.pending = turn.loose  # the answer ("the eye one") names the reaction these belong to
             elif len(state.last) == 1:
                 r = state.last[0]
                 mine, rest = _split_loose(turn.loose, r, lex)
