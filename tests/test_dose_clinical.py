@@ -234,6 +234,8 @@ def _effective(facts: Facts, rules: RuleSet) -> Facts:
         "no evidence of SJS/TEN or DRESS",
         "no signs of Stevens-Johnson syndrome or toxic epidermal necrolysis",
         "negative for SJS, TEN, DRESS",
+        "SJS, TEN or DRESS ruled out",
+        "TEN and DRESS excluded",
     ],
 )
 def test_a_negated_scar_is_read_as_no(router: DoseRouter, negation: str) -> None:
@@ -248,6 +250,9 @@ def test_a_negated_scar_is_read_as_no(router: DoseRouter, negation: str) -> None
 def test_negation_does_not_spread_past_the_list(rules: RuleSet) -> None:
     (facts,) = parse("grade 3 rash, no fever, but SJS suspected", (), rules).facts
     assert facts.suspected_scar is True
+    # one SCAR suspected and another ruled out: contradictory, so the engine asks
+    (reading,) = parse("grade 3 rash, SJS suspected, TEN ruled out", (), rules).readings
+    assert [p.field for p in reading.problems] == ["suspected_scar"]
 
 
 # ---- item 8: facts from earlier turns -------------------------------------------------------------------
@@ -380,3 +385,15 @@ def test_decidable_means_a_reaction_with_a_fact(router: DoseRouter) -> None:
     # whatever is decidable is answered by the engine
     for q, h in (("gr3 rash, hold?", ()), ("and grade 4?", EYE)):
         assert router.read(q, h).decidable and router.route(q, h) is not None
+
+
+def test_a_negated_scar_as_a_follow_up_updates_the_skin_reaction(router: DoseRouter) -> None:
+    for question in ("no SJS", "SJS ruled out, what now?", "TEN and DRESS excluded"):
+        answer = _route(router, question, ("grade 3 rash on avutometinib",))
+        assert answer.route == "decision", question
+        assert answer.to_dict()["facts"] == {
+            "reaction": "skin",
+            "grade": 3,
+            "suspected_scar": False,
+            "from_history": ["reaction", "grade"],
+        }, question

@@ -103,7 +103,9 @@ def _outcome_cells(o: Outcome) -> tuple[str, str]:
         rows = "; ".join(f"`{r.id}`" for r in o.matched)
         acts = " / ".join(_cell(r.action.text) for r in o.matched)
         if o.context:
-            rows += " (governs; also met, shown as context: " + ", ".join(f"`{r.id}`" for r in o.context) + ")"
+            rows += (
+                " (governs; also met, shown as context: " + ", ".join(f"`{r.id}`" for r in o.context) + ")"
+            )
         return f"**decision** {rows}", acts
     if o.kind == CLARIFY:
         if o.problems:

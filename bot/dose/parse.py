@@ -147,7 +147,8 @@ _SOFT_VETO_RE = re.compile(
 # Who has the reaction ("my eyes are blurry", "pt has a rash", "she developed hives"): a question about a
 # patient's own reaction is a dosing question even without a dosing verb (then usually: which grade?).
 _PATIENT_RE = re.compile(
-    r"(?<![\w'])(my|i(?:'ve|\s+have|\s+had|\s+got|'m|\s+am|\s+noticed|\s+developed)|"
+    r"(?<![\w'])(my\s+(?:\w+\s+)?(?:eyes?|vision|sight|skin|muscles?|legs?|arms?|urine|pee|liver|face|chest|back)|"
+    r"i(?:'ve|\s+have|\s+had|\s+got|'m|\s+am|\s+noticed|\s+developed)(?!\s+(?:a\s+|some\s+)?questions?)|"
     r"(?:patient|pt|she|he|they)\s+(?:has|have|had|is|was|with|developed|reports?|reported|complains?|got)|"
     r"developed|developing)(?![\w'])"
 )
@@ -682,6 +683,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
 
     resolved = _resolve(cands)
     mentions: list[Mention] = []
+    neutral: list[bool] = []  # per mention: neither negated nor affirmed by a cue of its own
     last_negated: Mention | None = None  # the last negated mention: a list after it shares its negation
     for mn in resolved:
         if mn.kind in ("excluded", "ignored"):
@@ -708,6 +710,19 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         elif negatable:
             last_negated = None
         mentions.append(mn)
+        neutral.append(negatable and negated is None)
+    # "SJS, TEN or DRESS ruled out": a negation written after a list covers the items before it as well
+    for k in range(len(mentions) - 1, 0, -1):
+        cur, prev = mentions[k], mentions[k - 1]
+        if (
+            cur.negated
+            and neutral[k - 1]
+            and prev.kind == cur.kind
+            and prev.kind in ("flag", "aki")
+            and _LIST_GAP_RE.fullmatch(low, prev.end, cur.start)
+        ):
+            mentions[k - 1] = replace(prev, flag=not prev.flag, negated=True)
+            neutral[k - 1] = False
 
     labs: list[tuple[int, int, str]] = []
     for pattern, name in (
@@ -1021,9 +1036,11 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
                 strong = True
             else:
                 weak = True
+            assert m.flag is not None
             if m.reaction in accs:
-                assert m.flag is not None
                 accs[m.reaction].add(m.field, m.flag)
+            else:  # "no SJS" with its reaction not named here: a fact for the reaction discussed before
+                accs[None].add(m.field, m.flag)
         elif m.kind == "aki":
             assert m.flag is not None
             strong = strong or m.flag
