@@ -286,8 +286,8 @@ def _section(o: Outcome, rules: RuleSet, cites: _Numbering) -> str:
         notes.append(T_SUGGEST.format(label=srx.label.text if srx is not None else rid))
     for f in FIELDS:
         if f in o.inherited and getattr(o.facts, f) is not None:
-            name, value = inherited_parts(f, getattr(o.facts, f))
-            notes.append(T_INHERITED.format(name=name, value=value))
+            name, shown = inherited_parts(f, getattr(o.facts, f))
+            notes.append(T_INHERITED.format(name=name, value=shown))
     if notes:
         parts.append(" ".join(notes))
     for _field, value, alt_rows in o.alternatives:

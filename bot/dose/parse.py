@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -534,25 +534,22 @@ def _clause_bounds(low: str) -> list[int]:
 
 
 def _separators_between(bounds: Sequence[int], a: int, b: int) -> int:
+    """How many clause separators lie in [min(a, b), max(a, b)) (``bounds`` sorted: a binary search)."""
     lo, hi = (a, b) if a <= b else (b, a)
-    return sum(1 for p in bounds if lo <= p < hi)
+    return max(0, bisect_left(bounds, hi) - bisect_left(bounds, lo))
 
 
 def _clause_start(bounds: Sequence[int], pos: int) -> int:
-    start = 0
-    for p in bounds:
-        if p < pos:
-            start = p + 1
-        else:
-            break
-    return start
+    k = bisect_left(bounds, pos)  # separators before pos: bounds[:k]
+    return bounds[k - 1] + 1 if k else 0
 
 
 def _clause_end(bounds: Sequence[int], pos: int, n: int) -> int:
-    for p in bounds:
-        if p >= pos:
-            return p
-    return n
+    k = bisect_left(bounds, pos)  # the first separator at or after pos
+    return bounds[k] if k < len(bounds) else n
+
+
+_NEG_WINDOW = 120  # characters: far more than 4 words of a question
 
 
 def _negated(low: str, bounds: Sequence[int], start: int, end: int) -> bool | None:
@@ -562,8 +559,14 @@ def _negated(low: str, bounds: Sequence[int], start: int, end: int) -> bool | No
         return False
     if _NEG_AFTER_RE.match(after):
         return True
-    before = low[_clause_start(bounds, start) : start]
-    words = re.findall(r"[a-z/]+", before)[-4:]
+    # The 4 words before, within the clause: a bounded window (a word cut at its edge is dropped), so the
+    # cost does not grow with the length of a clause.
+    lo = max(_clause_start(bounds, start), start - _NEG_WINDOW)
+    before = low[lo:start]
+    words = re.findall(r"[a-z/]+", before)
+    if words and lo > 0 and lo == start - _NEG_WINDOW and low[lo - 1].isalpha() and before[:1].isalpha():
+        words = words[1:]
+    words = words[-4:]
     return True if any(w in _NEG_BEFORE for w in words) else None
 
 
@@ -573,11 +576,14 @@ def _mostly_upper(text: str) -> bool:
 
 
 def _resolve(cands: list[Mention]) -> list[Mention]:
-    """Non-overlapping mentions: at each overlap the longest wins (then the earlier)."""
+    """Non-overlapping mentions: at each overlap the longest wins (then the earlier). Linear in the text
+    covered: a character map records what is taken, instead of comparing every pair of mentions."""
     chosen: list[Mention] = []
+    taken = bytearray(max((m.end for m in cands), default=0))
     for m in sorted(cands, key=lambda m: (-(m.end - m.start), m.start)):
-        if all(m.end <= c.start or m.start >= c.end for c in chosen):
+        if 1 not in taken[m.start : m.end]:
             chosen.append(m)
+            taken[m.start : m.end] = b"\x01" * (m.end - m.start)
     return sorted(chosen, key=lambda m: m.start)
 
 
@@ -732,6 +738,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
     ):
         labs += [(m.start(), m.end(), name) for m in pattern.finditer(low)]
     labs.sort()
+    labs = _disjoint(labs)
     mentions = _attach_lab_values(low, mentions, labs, bounds)
 
     hard = bool(_HARD_VETO_RE.search(low) or _HARD_VETO_CS_RE.search(cs) or _foreign_drug(low))
@@ -761,6 +768,15 @@ def _names_generic_reaction(low: str, mentions: Sequence[Mention]) -> bool:
             continue
         return True
     return False
+
+
+def _disjoint(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Sorted spans without overlaps (an overlapping span after a kept one is dropped)."""
+    out: list[tuple[int, int, str]] = []
+    for span in spans:
+        if not out or span[0] >= out[-1][1]:
+            out.append(span)
+    return out
 
 
 def _foreign_drug(low: str) -> bool:
@@ -798,6 +814,31 @@ _LAB_NAME = {"cpk_uln": "CPK", "creatinine_baseline": "Serum creatinine", "": "T
 _LAB_UNIT = {"cpk_uln": "ULN", "creatinine_baseline": "baseline"}
 
 
+_LAB_KEYS: tuple[str | None, ...] = (None, "cpk_uln", "creatinine_baseline")
+
+
+class _LabView:
+    """Lab terms (start, end, field), disjoint and sorted, with binary searches over starts and ends."""
+
+    def __init__(self, labs: list[tuple[int, int, str]]) -> None:
+        self.labs = labs
+        self.starts = [lab[0] for lab in labs]
+        self.ends = [lab[1] for lab in labs]
+
+    def within(self, lo: int, hi: int) -> tuple[int, int]:
+        """The index range of the labs starting in [lo, hi]."""
+        return bisect_left(self.starts, lo), bisect_right(self.starts, hi)
+
+    def nearest(self, a: int, b: int, start: int, end: int) -> tuple[int, int, str] | None:
+        """Among labs[a:b]: the one ending last at or before ``start``, else the first starting at or
+        after ``end``."""
+        k = min(b, bisect_right(self.ends, start))
+        if k > a:
+            return self.labs[k - 1]
+        j = max(a, bisect_left(self.starts, end))
+        return self.labs[j] if j < b else None
+
+
 def _attach_lab_values(
     low: str, mentions: list[Mention], labs: list[tuple[int, int, str]], bounds: Sequence[int]
 ) -> list[Mention]:
@@ -805,20 +846,24 @@ def _attach_lab_values(
     states ("creatinine normal") and bare or unit values after lab terms as facts or problems."""
     out: list[Mention] = []
     used_spans = [(m.start, m.end) for m in mentions]
+    # Lab terms are disjoint and sorted by start, so their ends are sorted too: every lookup below is a
+    # binary search (attaching stays linear in the text, whatever the number of labs and values).
+    views = {key: _LabView([lab for lab in labs if key is None or lab[2] in (key, "")]) for key in _LAB_KEYS}
 
     def nearest_lab(m: Mention) -> tuple[int, int, str] | None:
-        same = [lab for lab in labs if _separators_between(bounds, lab[0], m.start) == 0]
-        pool = same or labs
-        if m.field and m.flag:  # the reference was written: prefer a lab it fits (a liver test fits any)
-            fitting = [lab for lab in pool if lab[2] in (m.field, "")]
-            pool = fitting or pool
-        before = [lab for lab in pool if lab[1] <= m.start]
-        after = [lab for lab in pool if lab[0] >= m.end]
-        if before:
-            return max(before, key=lambda lab: lab[1])
-        if after:
-            return min(after, key=lambda lab: lab[0])
-        return None
+        """The nearest lab term in m's clause (before it first; else after it), from every lab term when
+        none is in the clause; when the reference was written, a lab it fits (a liver test fits any)."""
+        cs, ce = _clause_start(bounds, m.start), _clause_end(bounds, m.start, len(low))
+        everything = views[None]
+        a, b = everything.within(cs, ce)
+        same = a < b
+        view, (a, b) = everything, ((a, b) if same else (0, len(everything.labs)))
+        if m.field and m.flag and m.field in views:
+            fit = views[m.field]
+            fa, fb = fit.within(cs, ce) if same else (0, len(fit.labs))
+            if fa < fb:
+                view, a, b = fit, fa, fb
+        return view.nearest(a, b, m.start, m.end)
 
     for m in mentions:
         if m.kind == "relative":
@@ -874,42 +919,48 @@ def _attach_lab_values(
         else:
             out.append(m)
 
-    covered = [(m.start, m.end) for m in out] + used_spans
+    covered = bytearray(len(low) + 1)  # characters taken by a mention (a map: no pairwise comparisons)
+    for s0, e0 in [(m.start, m.end) for m in out] + used_spans:
+        covered[s0:e0] = b"\x01" * max(0, e0 - s0)
+
+    def free(a: int, b: int) -> bool:
+        return 1 not in covered[max(0, a) : b]
+
     for start, end, name in labs:
         if not name:
             continue
-        tail = low[end : _clause_end(bounds, end, len(low))]
-        filler = _FILLER_RE.match(tail)
-        state = _STATE_RE.match(tail, filler.end() if filler else 0)
-        if state and not any(s < end + state.end() and end + state.start() < e for s, e in covered):
-            out.append(Mention("state", end + state.start(), end + state.end(), field=name, number=1.0))
+        ce = _clause_end(bounds, end, len(low))  # patterns below read [end, ce) in place, never a copy
+        filler = _FILLER_RE.match(low, end, ce)
+        state = _STATE_RE.match(low, filler.end() if filler else end, ce)
+        if state and free(state.start(), state.end()):
+            out.append(Mention("state", state.start(), state.end(), field=name, number=1.0))
             continue
         lead = _STATE_BEFORE_RE.search(low[max(0, start - 20) : start])
-        if lead and not any(s < start and start - len(lead.group(0)) < e for s, e in covered):
+        if lead and free(start - len(lead.group(0)), start):
             out.append(Mention("state", start - len(lead.group(0)), start, field=name, number=1.0))
             continue
-        span = _FROM_TO_RE.match(tail)
+        span = _FROM_TO_RE.match(low, end, ce)
         if span:
             values = f"{span.group('a')} to {span.group('b')}"
             out.append(
                 Mention(
                     "problem",
-                    end + span.start("a"),
-                    end + span.end("b"),
+                    span.start("a"),
+                    span.end("b"),
                     field=name,
                     message=f"{_LAB_NAME[name]} is given as values ({values}), not as a multiple; the source's "
                     f"criterion is a multiple of {_LAB_UNIT[name]}. Give it as a multiple of {_LAB_UNIT[name]}.",
                 )
             )
             continue
-        bare = _BARE_RE.match(tail)
-        if bare and not any(s <= end + bare.start("num") < e for s, e in covered):
+        bare = _BARE_RE.match(low, end, ce)
+        if bare and not covered[bare.start("num")]:
             num = _num(bare.group("num"))
             out.append(
                 Mention(
                     "problem",
-                    end + bare.start("num"),
-                    end + bare.end("num"),
+                    bare.start("num"),
+                    bare.end("num"),
                     field=name,
                     message=f"{_LAB_NAME[name]} is given as {format_number(num)} without a multiple; the "
                     f"source's criterion is a multiple of {_LAB_UNIT[name]}. Give it as a multiple of "
@@ -991,9 +1042,16 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
     accs: dict[str | None, _Acc] = {r: _Acc() for r in order}
     accs[None] = _Acc()
 
+    react_starts = [r.start for r in reacts]  # reacts are disjoint and sorted: ends are sorted too
+    react_ends = [r.end for r in reacts]
+
     def nearest(m: Mention, same_clause_within: int | None = None) -> str | None:
+        # Moving away from m, distance and separators only grow: the nearest mention on each side is the
+        # only candidate there (found by binary search, so attaching is not quadratic in the mentions).
+        lo = max(0, bisect_right(react_ends, m.start) - 1)
+        hi = bisect_left(react_starts, m.end) + 1
         best: tuple[float, int, str] | None = None
-        for r in reacts:
+        for r in reacts[lo:hi]:
             if r.end <= m.start:
                 dist, side = m.start - r.end, 0
             elif r.start >= m.end:
