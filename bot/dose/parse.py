@@ -25,9 +25,9 @@ Decisions on ambiguity (documented in docs/dose_engine.md):
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -534,18 +534,17 @@ def _clause_bounds(low: str) -> list[int]:
 
 
 def _separators_between(bounds: Sequence[int], a: int, b: int) -> int:
-    """How many clause separators lie in [min(a, b), max(a, b)) (``bounds`` sorted: a binary search)."""
     lo, hi = (a, b) if a <= b else (b, a)
-    return max(0, bisect_left(bounds, hi) - bisect_left(bounds, lo))
+    return max(0, bisect.bisect_left(bounds, hi) - bisect.bisect_left(bounds, lo))
 
 
 def _clause_start(bounds: Sequence[int], pos: int) -> int:
-    k = bisect_left(bounds, pos)  # separators before pos: bounds[:k]
+    k = bisect.bisect_left(bounds, pos)
     return bounds[k - 1] + 1 if k else 0
 
 
 def _clause_end(bounds: Sequence[int], pos: int, n: int) -> int:
-    k = bisect_left(bounds, pos)  # the first separator at or after pos
+    k = bisect.bisect_left(bounds, pos)
     return bounds[k] if k < len(bounds) else n
 
 
@@ -576,14 +575,17 @@ def _mostly_upper(text: str) -> bool:
 
 
 def _resolve(cands: list[Mention]) -> list[Mention]:
-    """Non-overlapping mentions: at each overlap the longest wins (then the earlier). Linear in the text
-    covered: a character map records what is taken, instead of comparing every pair of mentions."""
+    """Non-overlapping mentions: at each overlap the longest wins (then the earlier)."""
     chosen: list[Mention] = []
-    taken = bytearray(max((m.end for m in cands), default=0))
+    starts: list[int] = []  # of the chosen, sorted; their ends are sorted too (they do not overlap)
+    ends: list[int] = []
     for m in sorted(cands, key=lambda m: (-(m.end - m.start), m.start)):
-        if 1 not in taken[m.start : m.end]:
-            chosen.append(m)
-            taken[m.start : m.end] = b"\x01" * (m.end - m.start)
+        k = bisect.bisect_left(starts, m.end)  # chosen[:k] start before m ends
+        if k and ends[k - 1] > m.start and starts[k - 1] < m.end:
+            continue
+        chosen.append(m)
+        starts.insert(k, m.start)
+        ends.insert(k, m.end)
     return sorted(chosen, key=lambda m: m.start)
 
 
@@ -760,7 +762,7 @@ def _names_generic_reaction(low: str, mentions: Sequence[Mention]) -> bool:
     spans = [(m.start, m.end) for m in mentions if m.kind in ("reaction", "flag")]  # sorted, disjoint
     starts = [s for s, _e in spans]
     for g in _GENERIC_REACTION_RE.finditer(low):
-        k = bisect_right(starts, g.start()) - 1
+        k = bisect.bisect_right(starts, g.start()) - 1
         if k >= 0 and g.end() <= spans[k][1]:
             continue  # part of a named reaction ("skin toxicity")
         before = re.findall(r"[a-z']+", low[max(0, g.start() - 40) : g.start()])[-3:]
@@ -827,15 +829,15 @@ class _LabView:
 
     def within(self, lo: int, hi: int) -> tuple[int, int]:
         """The index range of the labs starting in [lo, hi]."""
-        return bisect_left(self.starts, lo), bisect_right(self.starts, hi)
+        return bisect.bisect_left(self.starts, lo), bisect.bisect_right(self.starts, hi)
 
     def nearest(self, a: int, b: int, start: int, end: int) -> tuple[int, int, str] | None:
         """Among labs[a:b]: the one ending last at or before ``start``, else the first starting at or
         after ``end``."""
-        k = min(b, bisect_right(self.ends, start))
+        k = min(b, bisect.bisect_right(self.ends, start))
         if k > a:
             return self.labs[k - 1]
-        j = max(a, bisect_left(self.starts, end))
+        j = max(a, bisect.bisect_left(self.starts, end))
         return self.labs[j] if j < b else None
 
 
@@ -1048,8 +1050,8 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
     def nearest(m: Mention, same_clause_within: int | None = None) -> str | None:
         # Moving away from m, distance and separators only grow: the nearest mention on each side is the
         # only candidate there (found by binary search, so attaching is not quadratic in the mentions).
-        lo = max(0, bisect_right(react_ends, m.start) - 1)
-        hi = bisect_left(react_starts, m.end) + 1
+        lo = max(0, bisect.bisect_right(react_ends, m.start) - 1)
+        hi = bisect.bisect_left(react_starts, m.end) + 1
         best: tuple[float, int, str] | None = None
         for r in reacts[lo:hi]:
             if r.end <= m.start:
