@@ -223,6 +223,7 @@ _NEG_AFTER_RE = re.compile(
     r"^\s*(?:(?:was|is|has\s+been|been|are|were)\s+)?(?:ruled\s+out|excluded|absent|negative|not\s+present|"
     r"not\s+suspected|unlikely|not\s+seen|not\s+found)(?![\w])|^\s*[:=]?\s*(?:no|none|n)(?![\w])"
 )
+_NEG_WINDOW = 120  # characters read before a mention for a negation cue: far more than 4 words
 # What may stand between the items of a list that one negation covers ("no SJS, TEN or DRESS").
 _LIST_GAP_RE = re.compile(r"\s*(?:,|/|;)?\s*(?:(?:or|nor|and|&)\s+)?(?:(?:signs?|evidence)\s+of\s+)?")
 _POS_AFTER_RE = re.compile(r"^\s*[:=]\s*(?:yes|y|present|positive)(?![\w])")
@@ -546,9 +547,6 @@ def _clause_start(bounds: Sequence[int], pos: int) -> int:
 def _clause_end(bounds: Sequence[int], pos: int, n: int) -> int:
     k = bisect.bisect_left(bounds, pos)
     return bounds[k] if k < len(bounds) else n
-
-
-_NEG_WINDOW = 120  # characters: far more than 4 words of a question
 
 
 def _negated(low: str, bounds: Sequence[int], start: int, end: int) -> bool | None:
