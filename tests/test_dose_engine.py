@@ -51,7 +51,7 @@ grade  scar  outcome
 2      yes   D:skin-grade-4-or-scar
 2      no    N
 3      -     D:skin-grade-3
-3      yes   D:skin-grade-3+skin-grade-4-or-scar
+3      yes   D:skin-grade-4-or-scar>skin-grade-3
 3      no    D:skin-grade-3
 4      -     D:skin-grade-4-or-scar
 4      yes   D:skin-grade-4-or-scar
@@ -121,10 +121,10 @@ cpk    creat  aki  outcome
 10.01  1.49   yes  D:rhabdomyolysis-aki
 10.01  1.49   no   N
 10.01  1.5    -    D:rhabdomyolysis-cpk-creatinine
-10.01  1.5    yes  D:rhabdomyolysis-cpk-creatinine+rhabdomyolysis-aki
+10.01  1.5    yes  D:rhabdomyolysis-aki>rhabdomyolysis-cpk-creatinine
 10.01  1.5    no   D:rhabdomyolysis-cpk-creatinine
 10.01  2      -    D:rhabdomyolysis-cpk-creatinine
-10.01  2      yes  D:rhabdomyolysis-cpk-creatinine+rhabdomyolysis-aki
+10.01  2      yes  D:rhabdomyolysis-aki>rhabdomyolysis-cpk-creatinine
 10.01  2      no   D:rhabdomyolysis-cpk-creatinine
 15     -      -    C:creatinine_baseline,aki
 15     -      yes  D:rhabdomyolysis-aki
@@ -133,10 +133,10 @@ cpk    creat  aki  outcome
 15     1.49   yes  D:rhabdomyolysis-aki
 15     1.49   no   N
 15     1.5    -    D:rhabdomyolysis-cpk-creatinine
-15     1.5    yes  D:rhabdomyolysis-cpk-creatinine+rhabdomyolysis-aki
+15     1.5    yes  D:rhabdomyolysis-aki>rhabdomyolysis-cpk-creatinine
 15     1.5    no   D:rhabdomyolysis-cpk-creatinine
 15     2      -    D:rhabdomyolysis-cpk-creatinine
-15     2      yes  D:rhabdomyolysis-cpk-creatinine+rhabdomyolysis-aki
+15     2      yes  D:rhabdomyolysis-aki>rhabdomyolysis-cpk-creatinine
 15     2      no   D:rhabdomyolysis-cpk-creatinine
 """
 COLUMNS = {

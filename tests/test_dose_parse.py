@@ -246,7 +246,8 @@ def test_follow_up_marks_what_came_from_earlier_turns(router: DoseRouter) -> Non
     answer = router.route("And what about grade 4?", ("grade 3 ocular toxicity, what now?",))
     assert answer is not None and answer.route == "decision"
     assert answer.decisions[0].action == "Permanently discontinue."
-    assert "From earlier in the conversation: ocular." in answer.text
+    assert "Adverse reaction: ocular (from an earlier message)." in answer.text
+    assert answer.to_dict()["facts"] == {"reaction": "ocular", "grade": 4, "from_history": ["reaction"]}
 
 
 def test_without_history_a_bare_follow_up_asks_for_the_reaction(router: DoseRouter) -> None:

@@ -2,7 +2,9 @@
 
 For one reaction's :class:`~bot.dose.facts.Facts` the engine evaluates every row of that reaction:
 
-* some row applies                        -> ``decision`` (every applying row, action verbatim)
+* some row applies                        -> ``decision``: the row that governs (the most severe, by the
+                                             reaction's ``precedence``), action verbatim; other applying
+                                             rows of the reaction are shown as context, never decided on
 * no row applies, some row needs a fact   -> ``clarify`` (``missing`` names the facts; candidate rows shown)
 * every row is ruled out                  -> ``no_rule`` (the source has no criterion; its rows are cited)
 
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.dose.facts import FIELDS, PROMPTS, Facts, describe_value, problems
+from bot.dose.facts import FIELDS, PROMPTS, Facts, UsedFacts, describe_value, inherited_parts, problems
 from bot.dose.rules import Passage, Rule, RuleSet
 from bot.records import Answer, Citation, Decision, Route
 
@@ -30,7 +32,7 @@ CLARIFY = "clarify"
 # Fixed templates: the only words of a dosing answer that are not quoted from the source.
 T_DECISION = "**{label}**{facts} — {applies}:"
 T_APPLIES_ONE = "the source's row applies"
-T_APPLIES_MANY = "{n} of the source's rows apply"
+T_APPLIES_MANY = "{n} of the source's rows apply; the most severe governs"
 T_NO_RULE = (
     "**{label}**{facts} — the source gives no specific criterion for this case, so no decision is "
     "given. The rows it has for {label} are:"
@@ -44,7 +46,12 @@ T_INVALID = "**{label}**{facts} — {messages}"
 T_RELATED = "Related guidance in the source:"
 T_ASSUMED = "{what}: not stated, taken as {value}."
 T_ALTERNATIVE = "If it is {value}, the source's row is:"
-T_INHERITED = "From earlier in the conversation: {what}."
+T_INHERITED = "{name}: {value} (from an earlier message)."
+T_CONTEXT = "Also met, shown as context only (the row above governs):"
+T_SUGGEST = (
+    "An earlier message was about {label}; if this is the same reaction, say so — it is not assumed, "
+    "since a new question may be about another reaction or another patient."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,10 @@ class Outcome:
     problems: tuple[Problem, ...] = ()
     assumed: tuple[tuple[str, bool], ...] = ()
     inherited: tuple[str, ...] = ()
+    # Other rows of the reaction that hold too, less severe than the governing one (shown, not decided on).
+    context: tuple[Rule, ...] = ()
+    # Reactions of earlier turns offered first when the reaction is asked for (never assumed).
+    suggested: tuple[str, ...] = ()
     # Rows that would apply were an assumed fact the other way (shown, never decided on): an unstated
     # "suspected SCARs" is taken as no, and the row for suspected SCARs is still put in front of the reader.
     alternatives: tuple[tuple[str, bool, tuple[Rule, ...]], ...] = ()
@@ -86,8 +97,13 @@ def evaluate(
     rules: RuleSet,
     extra_problems: Sequence[Problem] = (),
     inherited: Sequence[str] = (),
+    suggested: Sequence[str] = (),
 ) -> Outcome:
-    """The outcome for one reaction's facts. Never raises for any ``Facts`` value."""
+    """The outcome for one reaction's facts. Never raises for any ``Facts`` value.
+
+    When several rows of the reaction hold, the first by the reaction's ``precedence`` (most severe first)
+    governs: it is the outcome's only decision; the others are ``context``. ``suggested`` names reactions
+    of earlier turns, offered first when the reaction is asked for."""
     found = [Problem(f, m) for f, m in problems(facts)] + list(extra_problems)
     reaction = facts.reaction if isinstance(facts.reaction, str) else None
     if reaction is not None and reaction not in rules.reaction_ids:
@@ -110,8 +126,20 @@ def evaluate(
             CLARIFY, facts, reaction, cited=cited, missing=missing, problems=tuple(found), inherited=inh
         )
     if reaction is None:
+        offer = tuple(r for r in dict.fromkeys(suggested) if isinstance(r, str) and r in rules.reaction_ids)
         cited = _candidates(usable, rules, None)
-        return Outcome(CLARIFY, facts, None, cited=cited, missing=("reaction",), inherited=inh)
+        cited = tuple(
+            sorted(
+                cited,
+                key=lambda r: (
+                    r.reaction not in offer,
+                    offer.index(r.reaction) if r.reaction in offer else 0,
+                ),
+            )
+        )
+        return Outcome(
+            CLARIFY, facts, None, cited=cited, missing=("reaction",), inherited=inh, suggested=offer
+        )
 
     rx = rules.reaction(reaction)
     assert rx is not None
@@ -119,13 +147,14 @@ def evaluate(
     effective = replace(usable, reaction=reaction, **dict(assumed))
     rows = rules.rules_for(reaction)
     results = [(r, r.holds(effective)) for r in rows]
-    matched = tuple(r for r, ok in results if ok is True)
+    holding = rules.by_precedence([r for r, ok in results if ok is True])
+    matched, context = holding[:1], holding[1:]
     if matched:
         alternatives = []
         for f, v in assumed:
             flip: dict[str, Any] = {f: not v}
             flipped = replace(effective, **flip)
-            alt = tuple(r for r in rows if r not in matched and r.holds(flipped) is True)
+            alt = tuple(r for r in rows if r not in holding and r.holds(flipped) is True)
             if alt:
                 alternatives.append((f, not v, alt))
         return Outcome(
@@ -133,6 +162,7 @@ def evaluate(
             facts,
             reaction,
             matched=matched,
+            context=context,
             assumed=assumed,
             inherited=inh,
             alternatives=tuple(alternatives),
@@ -211,7 +241,11 @@ def _passage_line(p: Passage, n: int) -> str:
 
 
 def _facts_text(o: Outcome) -> str:
-    shown = [describe_value(f, getattr(o.facts, f)) for f in o.facts.known() if f != "reaction"]
+    shown = [
+        describe_value(f, getattr(o.facts, f))
+        for f in o.facts.known()
+        if f != "reaction" and f not in o.inherited
+    ]
     return f" ({', '.join(shown)})" if shown else ""
 
 
@@ -225,13 +259,14 @@ def _section(o: Outcome, rules: RuleSet, cites: _Numbering) -> str:
             T_INVALID.format(label=label, facts=facts, messages=" ".join(p.message for p in o.problems))
         )
     elif o.kind == DECISION:
-        n = len(o.matched)
+        n = len(o.matched) + len(o.context)
         applies = T_APPLIES_ONE if n == 1 else T_APPLIES_MANY.format(n=n)
         parts.append(T_DECISION.format(label=label, facts=facts, applies=applies))
     elif o.kind == NO_RULE:
         parts.append(T_NO_RULE.format(label=label, facts=facts))
     elif o.reaction is None:
-        parts.append(T_CLARIFY_REACTION.format(facts=facts, reactions=", ".join(rules.reaction_ids)))
+        offered = (*o.suggested, *(r for r in rules.reaction_ids if r not in o.suggested))
+        parts.append(T_CLARIFY_REACTION.format(facts=facts, reactions=", ".join(offered)))
     else:
         needs = "; ".join(PROMPTS[f] for f in o.missing)
         parts.append(T_CLARIFY.format(label=label, facts=facts, needs=needs))
@@ -239,13 +274,20 @@ def _section(o: Outcome, rules: RuleSet, cites: _Numbering) -> str:
     if o.problems and not rows:
         rows = ()
     parts.append("\n".join(_row_line(r, rules, cites.cite(r.passage)) for r in rows))
+    if o.kind == DECISION and o.context and not o.problems:
+        lines = [T_CONTEXT] + [_row_line(r, rules, cites.cite(r.passage)) for r in o.context]
+        parts.append("\n".join(lines))
     notes = [
         T_ASSUMED.format(what=PROMPTS[f][0].upper() + PROMPTS[f][1:], value="yes" if v else "no")
         for f, v in o.assumed
     ]
-    if o.inherited:
-        what = ", ".join(describe_value(f, getattr(o.facts, f)) for f in FIELDS if f in o.inherited)
-        notes.append(T_INHERITED.format(what=what))
+    for rid in o.suggested[:1] if o.reaction is None else ():
+        srx = rules.reaction(rid)
+        notes.append(T_SUGGEST.format(label=srx.label.text if srx is not None else rid))
+    for f in FIELDS:
+        if f in o.inherited and getattr(o.facts, f) is not None:
+            name, shown = inherited_parts(f, getattr(o.facts, f))
+            notes.append(T_INHERITED.format(name=name, value=shown))
     if notes:
         parts.append(" ".join(notes))
     for _field, value, alt_rows in o.alternatives:
@@ -272,7 +314,9 @@ def render(question: str, outcomes: Sequence[Outcome], rules: RuleSet) -> Answer
         citations=tuple(cites.citations),
         decisions=decisions,
         missing=missing,
-        facts=tuple(o.facts for o in outcomes),
+        facts=tuple(
+            UsedFacts(o.facts, tuple(f for f in o.inherited if f in o.facts.known())) for o in outcomes
+        ),
     )
 
 

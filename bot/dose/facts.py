@@ -104,6 +104,49 @@ class Facts:
         return cls(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class UsedFacts:
+    """The facts a dose answer used (``Answer.facts``), with the fields taken from earlier turns.
+
+    ``to_dict()`` is the JSON ``facts`` object: the stated values, plus ``"from_history": [field, ...]``
+    (in :data:`FIELDS` order) when some came from earlier messages rather than this question.
+    """
+
+    facts: Facts
+    from_history: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.facts.to_dict()
+        carried = [f for f in FIELDS if f in self.from_history and f in out]
+        if carried:
+            out["from_history"] = carried
+        return out
+
+
+#: What each fact is called where the answer names it ("Adverse reaction: ocular").
+FIELD_NAMES: dict[str, str] = {
+    "reaction": "Adverse reaction",
+    "grade": "Grade",
+    "symptomatic": "Symptomatic",
+    "suspected_scar": "Suspected SCARs",
+    "cpk_uln": "CPK",
+    "creatinine_baseline": "Serum creatinine",
+    "aki": "Acute kidney injury",
+}
+
+
+def inherited_parts(name: str, value: Any) -> tuple[str, str]:
+    """(what the fact is called, its value in words) for the "from an earlier message" note."""
+    if name == "grade":
+        return FIELD_NAMES[name], str(value)
+    if name in BOOL_FIELDS:
+        return FIELD_NAMES[name], "yes" if value is True else "no" if value is False else repr(value)
+    if name in RATIO_FIELDS:
+        text = describe_value(name, value)
+        return FIELD_NAMES[name], text.split(" ", 1)[1] if name == "cpk_uln" else text.split(" ", 2)[2]
+    return FIELD_NAMES.get(name, name), str(value)
+
+
 def canonical_reaction(raw: Any, reactions: Mapping[str, str] | None = None) -> str:
     """The canonical reaction name for ``raw``; FactError if it is not one of ``reactions``."""
     if not isinstance(raw, str) or not raw.strip():

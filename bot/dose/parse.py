@@ -25,6 +25,7 @@ Decisions on ambiguity (documented in docs/dose_engine.md):
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -80,6 +81,11 @@ _PERCENT_RE = re.compile(
     r"(?:\s*(?:above|over|increase|rise|higher\s+than|from|up\s+from)\s*(?:the\s+)?(?:baseline|b/l)?)?"
 )
 _FOLD_WORD_RE = re.compile(r"(?<![\w])(doubled|tripled)(?![\w])")
+# A share of the body surface ("40% BSA", "30% of her body"): the extent of a skin reaction, never a lab value.
+_BSA_RE = re.compile(
+    r"(?<![\w.])\d{1,3}(?:\.\d+)?\s*%\s*(?:of\s+(?:the\s+|her\s+|his\s+|their\s+|my\s+)?)?"
+    r"(?:bsa|body[\s-]+surface(?:[\s-]+area)?|tbsa|body|skin|surface)(?![\w])"
+)
 _STATE_RE = re.compile(
     r"(?<![\w])(within\s+normal\s+limits|wnl|normal|unchanged|stable|at\s+baseline|not\s+elevated|"
     r"not\s+raised|not\s+increased)(?![\w])"
@@ -114,7 +120,7 @@ _NO_AKI_RE = re.compile(
     r"(?:renal|kidney)\s+function\s+(?:is\s+)?(?:normal|preserved|intact|fine|stable|ok))(?![\w])"
 )
 _SYMPTOM_RE = re.compile(
-    r"(?<![\w])(symptomatic|symptoms?|sx|jaundiced?|icter(?:us|ic)|(?:ruq|abdominal|right\s+upper\s+quadrant)\s+pain|"
+    r"(?<![\w])(symptomatic|symptoms?|sx|(?:ruq|abdominal|right\s+upper\s+quadrant)\s+pain|"
     r"nausea|vomiting|fatigue|malaise|pruritus|itching|dark\s+urine|anorexia)(?![\w])"
 )
 _GENERIC_SYMPTOM = frozenset({"symptomatic", "symptom", "symptoms", "sx"})
@@ -137,6 +143,30 @@ _SOFT_VETO_RE = re.compile(
     r"mechanism\w*|moa|why|how\s+often|how\s+frequent\w*|freq\w*|schedul\w*|monitor\w*|exams?|examinations?|"
     r"check\w*|measur\w*|drawn|surveillance|assess\w*|on-?target|class\s+effect|causes?|caused|follow-?\s?up|"
     r"how\s+long)(?![\w])"
+)
+# Who has the reaction ("my eyes are blurry", "pt has a rash", "she developed hives"): a question about a
+# patient's own reaction is a dosing question even without a dosing verb (then usually: which grade?).
+_PATIENT_RE = re.compile(
+    r"(?<![\w'])(my\s+(?:\w+\s+)?(?:eyes?|vision|sight|skin|muscles?|legs?|arms?|urine|pee|liver|face|chest|back)|"
+    r"i(?:'ve|\s+have|\s+had|\s+got|'m|\s+am|\s+noticed|\s+developed)(?!\s+(?:a\s+|some\s+)?questions?)|"
+    r"(?:patient|pt|she|he|they)\s+(?:has|have|had|is|was|with|developed|reports?|reported|complains?|got)|"
+    r"developed|developing)(?![\w'])"
+)
+# A reaction named only generically ("a grade 3 toxicity", "another side effect"): no reaction is named, and
+# the question does not refer back to an earlier one, so the earlier reaction is offered, never assumed.
+_GENERIC_REACTION_RE = re.compile(
+    r"(?<![\w])(toxicit(?:y|ies)|tox|adverse\s+(?:drug\s+)?(?:reactions?|events?|effects?)|reactions?|"
+    r"side[\s-]*effects?|aes?|irae|events?)(?![\w])"
+)
+# Words right before a generic noun that refer back to the reaction already discussed ("the toxicity",
+# "this reaction", "her side effect"): then it is a follow-up and the earlier reaction is carried over.
+_BACK_REFERENCE = frozenset(
+    {"the", "this", "that", "same", "said", "its", "her", "his", "their", "current", "ongoing", "existing"}
+)
+# A turn that opens as a continuation ("and for a grade 2 toxicity?", "what about grade 4 tox?", "now ...")
+# is elliptical: a generic noun in it still refers to the reaction discussed.
+_CONTINUATION_RE = re.compile(
+    r"^\W*(?:and|&|but|also|then|now|so|ok(?:ay)?|same|if|what\s+if|what\s+about|how\s+about|and\s+if)(?![\w'])"
 )
 _HARD_VETO_RE = re.compile(
     r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants)(?![\w])"
@@ -193,6 +223,9 @@ _NEG_AFTER_RE = re.compile(
     r"^\s*(?:(?:was|is|has\s+been|been|are|were)\s+)?(?:ruled\s+out|excluded|absent|negative|not\s+present|"
     r"not\s+suspected|unlikely|not\s+seen|not\s+found)(?![\w])|^\s*[:=]?\s*(?:no|none|n)(?![\w])"
 )
+_NEG_WINDOW = 120  # characters read before a mention for a negation cue: far more than 4 words
+# What may stand between the items of a list that one negation covers ("no SJS, TEN or DRESS").
+_LIST_GAP_RE = re.compile(r"\s*(?:,|/|;)?\s*(?:(?:or|nor|and|&)\s+)?(?:(?:signs?|evidence)\s+of\s+)?")
 _POS_AFTER_RE = re.compile(r"^\s*[:=]\s*(?:yes|y|present|positive)(?![\w])")
 
 # Misspellings too short or too ambiguous for edit distance.
@@ -251,6 +284,17 @@ _PROTECTED = frozenset(
         "creation",
         "heparin",
         "kinases",
+        # next to the CTCAE / MedDRA / lay words of the rule file (peeling, bullous, blurred, papular, ...)
+        "feeling",
+        "feelings",
+        "peeking",
+        "peering",
+        "peeping",
+        "reeling",
+        "bulbous",
+        "blurted",
+        "blasters",
+        "popular",
     }
 )
 _GRAMMAR_WORDS = (
@@ -284,6 +328,7 @@ class Reading:
     facts: Facts
     inherited: tuple[str, ...] = ()  # fields filled from earlier turns
     problems: tuple[Problem, ...] = ()  # values read that cannot be used (named in the answer)
+    suggested: tuple[str, ...] = ()  # earlier turns' reactions, offered (never assumed) when none is named
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +341,17 @@ class ParseResult:
     @property
     def facts(self) -> tuple[Facts, ...]:
         return tuple(r.facts for r in self.readings)
+
+    @property
+    def decidable(self) -> bool:
+        """A dosing question that names a reaction with at least one fact of this question or an earlier
+        one (a grade, a lab multiple, AKI, symptoms, suspected SCARs) — or a value the engine must ask
+        about: the engine answers it (decision, no_rule or clarify), so no retrieval gate may abstain on
+        it. Cheap: no rule is evaluated."""
+        return self.dosing and any(
+            r.facts.reaction is not None and (len(r.facts.known()) > 1 or bool(r.problems))
+            for r in self.readings
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +366,8 @@ class _Turn:
     intent: bool
     soft_veto: bool
     hard_veto: bool
+    generic: bool = False  # names a reaction only generically, without referring back ("a grade 3 toxicity")
+    patient: bool = False  # about someone's own reaction ("my eyes are blurry", "pt has a rash")
 
     @property
     def reactions(self) -> tuple[str, ...]:
@@ -326,7 +384,7 @@ class _Turn:
             return True
         if self.soft_veto:
             return False
-        if self.reactions and (self.intent or self.weak or context):
+        if self.reactions and (self.intent or self.weak or self.patient or context):
             return True
         return (self.weak or self.intent) and context
 
@@ -478,24 +536,17 @@ def _clause_bounds(low: str) -> list[int]:
 
 def _separators_between(bounds: Sequence[int], a: int, b: int) -> int:
     lo, hi = (a, b) if a <= b else (b, a)
-    return sum(1 for p in bounds if lo <= p < hi)
+    return max(0, bisect.bisect_left(bounds, hi) - bisect.bisect_left(bounds, lo))
 
 
 def _clause_start(bounds: Sequence[int], pos: int) -> int:
-    start = 0
-    for p in bounds:
-        if p < pos:
-            start = p + 1
-        else:
-            break
-    return start
+    k = bisect.bisect_left(bounds, pos)
+    return bounds[k - 1] + 1 if k else 0
 
 
 def _clause_end(bounds: Sequence[int], pos: int, n: int) -> int:
-    for p in bounds:
-        if p >= pos:
-            return p
-    return n
+    k = bisect.bisect_left(bounds, pos)
+    return bounds[k] if k < len(bounds) else n
 
 
 def _negated(low: str, bounds: Sequence[int], start: int, end: int) -> bool | None:
@@ -505,8 +556,14 @@ def _negated(low: str, bounds: Sequence[int], start: int, end: int) -> bool | No
         return False
     if _NEG_AFTER_RE.match(after):
         return True
-    before = low[_clause_start(bounds, start) : start]
-    words = re.findall(r"[a-z/]+", before)[-4:]
+    # The 4 words before, within the clause: a bounded window (a word cut at its edge is dropped), so the
+    # cost does not grow with the length of a clause.
+    lo = max(_clause_start(bounds, start), start - _NEG_WINDOW)
+    before = low[lo:start]
+    words = re.findall(r"[a-z/]+", before)
+    if words and lo > 0 and lo == start - _NEG_WINDOW and low[lo - 1].isalpha() and before[:1].isalpha():
+        words = words[1:]
+    words = words[-4:]
     return True if any(w in _NEG_BEFORE for w in words) else None
 
 
@@ -518,9 +575,15 @@ def _mostly_upper(text: str) -> bool:
 def _resolve(cands: list[Mention]) -> list[Mention]:
     """Non-overlapping mentions: at each overlap the longest wins (then the earlier)."""
     chosen: list[Mention] = []
+    starts: list[int] = []  # of the chosen, sorted; their ends are sorted too (they do not overlap)
+    ends: list[int] = []
     for m in sorted(cands, key=lambda m: (-(m.end - m.start), m.start)):
-        if all(m.end <= c.start or m.start >= c.end for c in chosen):
-            chosen.append(m)
+        k = bisect.bisect_left(starts, m.end)  # chosen[:k] start before m ends
+        if k and ends[k - 1] > m.start and starts[k - 1] < m.end:
+            continue
+        chosen.append(m)
+        starts.insert(k, m.start)
+        ends.insert(k, m.end)
     return sorted(chosen, key=lambda m: m.start)
 
 
@@ -532,6 +595,8 @@ class _Scan:
     intent: bool
     soft_veto: bool
     hard_veto: bool
+    generic: bool = False
+    patient: bool = False
 
 
 def _scan(question: str, lex: Lexicon) -> _Scan:
@@ -572,24 +637,29 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         cands.append(Mention("severity", m.start(), m.end(), number=float(_SEVERITY[word])))
     for m in _RATIO_RE.finditer(low):
         cands.append(_ratio_mention(m))
+    for m in _BSA_RE.finditer(low):
+        cands.append(Mention("ignored", m.start(), m.end()))
+    # A rise in percent or "doubled" is a creatinine multiple only next to creatinine or baseline (below).
     for m in _PERCENT_RE.finditer(low):
         cands.append(
             Mention(
-                "ratio",
+                "relative",
                 m.start(),
                 m.end(),
                 field="creatinine_baseline",
                 number=1 + float(m.group("num")) / 100,
+                flag="baseline" in m.group(0) or "b/l" in m.group(0),
             )
         )
     for m in _FOLD_WORD_RE.finditer(low):
         cands.append(
             Mention(
-                "ratio",
+                "relative",
                 m.start(),
                 m.end(),
                 field="creatinine_baseline",
                 number=2.0 if m.group(1) == "doubled" else 3.0,
+                flag=False,
             )
         )
     for m in _ABS_RE.finditer(low):
@@ -619,17 +689,46 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
 
     resolved = _resolve(cands)
     mentions: list[Mention] = []
+    neutral: list[bool] = []  # per mention: neither negated nor affirmed by a cue of its own
+    last_negated: Mention | None = None  # the last negated mention: a list after it shares its negation
     for mn in resolved:
         if mn.kind in ("excluded", "ignored"):
             continue
         negatable = mn.kind in ("reaction", "flag", "aki", "symptom") and not mn.negated
-        if negatable and _negated(low, bounds, mn.start, mn.end) is True:
+        negated = negatable and _negated(low, bounds, mn.start, mn.end)
+        if (
+            negatable
+            and negated is None
+            and last_negated is not None
+            and last_negated.kind == mn.kind
+            and _LIST_GAP_RE.fullmatch(low, last_negated.end, mn.start)
+        ):
+            negated = True  # "no SJS, TEN or DRESS": every item of the negated list
+        if negatable and negated is True:
+            last_negated = mn
             if mn.kind == "reaction":
                 continue  # "no eye toxicity": not a mention of the reaction
             if mn.kind == "symptom" and mn.message != "generic":
                 continue  # "no jaundice" says nothing about other symptoms
+            if mn.kind == "flag" and mn.field == "symptomatic":
+                continue  # the same for a symptom that names its reaction ("no jaundice")
             mn = replace(mn, flag=not mn.flag, negated=True)
+        elif negatable:
+            last_negated = None
         mentions.append(mn)
+        neutral.append(negatable and negated is None)
+    # "SJS, TEN or DRESS ruled out": a negation written after a list covers the items before it as well
+    for k in range(len(mentions) - 1, 0, -1):
+        cur, prev = mentions[k], mentions[k - 1]
+        if (
+            cur.negated
+            and neutral[k - 1]
+            and prev.kind == cur.kind
+            and prev.kind in ("flag", "aki")
+            and _LIST_GAP_RE.fullmatch(low, prev.end, cur.start)
+        ):
+            mentions[k - 1] = replace(prev, flag=not prev.flag, negated=True)
+            neutral[k - 1] = False
 
     labs: list[tuple[int, int, str]] = []
     for pattern, name in (
@@ -639,6 +738,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
     ):
         labs += [(m.start(), m.end(), name) for m in pattern.finditer(low)]
     labs.sort()
+    labs = _disjoint(labs)
     mentions = _attach_lab_values(low, mentions, labs, bounds)
 
     hard = bool(_HARD_VETO_RE.search(low) or _HARD_VETO_CS_RE.search(cs) or _foreign_drug(low))
@@ -649,7 +749,34 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         intent=bool(_INTENT_RE.search(low)),
         soft_veto=bool(_SOFT_VETO_RE.search(low)),
         hard_veto=hard,
+        generic=not _CONTINUATION_RE.match(low) and _names_generic_reaction(low, mentions),
+        patient=bool(_PATIENT_RE.search(low)),
     )
+
+
+def _names_generic_reaction(low: str, mentions: Sequence[Mention]) -> bool:
+    """Whether the text names a reaction only by a generic noun ("a grade 3 toxicity", "side effect")
+    that does not refer back ("the toxicity", "this reaction"), outside any named reaction."""
+    spans = [(m.start, m.end) for m in mentions if m.kind in ("reaction", "flag")]  # sorted, disjoint
+    starts = [s for s, _e in spans]
+    for g in _GENERIC_REACTION_RE.finditer(low):
+        k = bisect.bisect_right(starts, g.start()) - 1
+        if k >= 0 and g.end() <= spans[k][1]:
+            continue  # part of a named reaction ("skin toxicity")
+        before = re.findall(r"[a-z']+", low[max(0, g.start() - 40) : g.start()])[-3:]
+        if any(w in _BACK_REFERENCE for w in before):
+            continue
+        return True
+    return False
+
+
+def _disjoint(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Sorted spans without overlaps (an overlapping span after a kept one is dropped)."""
+    out: list[tuple[int, int, str]] = []
+    for span in spans:
+        if not out or span[0] >= out[-1][1]:
+            out.append(span)
+    return out
 
 
 def _foreign_drug(low: str) -> bool:
@@ -687,6 +814,31 @@ _LAB_NAME = {"cpk_uln": "CPK", "creatinine_baseline": "Serum creatinine", "": "T
 _LAB_UNIT = {"cpk_uln": "ULN", "creatinine_baseline": "baseline"}
 
 
+_LAB_KEYS: tuple[str | None, ...] = (None, "cpk_uln", "creatinine_baseline")
+
+
+class _LabView:
+    """Lab terms (start, end, field), disjoint and sorted, with binary searches over starts and ends."""
+
+    def __init__(self, labs: list[tuple[int, int, str]]) -> None:
+        self.labs = labs
+        self.starts = [lab[0] for lab in labs]
+        self.ends = [lab[1] for lab in labs]
+
+    def within(self, lo: int, hi: int) -> tuple[int, int]:
+        """The index range of the labs starting in [lo, hi]."""
+        return bisect.bisect_left(self.starts, lo), bisect.bisect_right(self.starts, hi)
+
+    def nearest(self, a: int, b: int, start: int, end: int) -> tuple[int, int, str] | None:
+        """Among labs[a:b]: the one ending last at or before ``start``, else the first starting at or
+        after ``end``."""
+        k = min(b, bisect.bisect_right(self.ends, start))
+        if k > a:
+            return self.labs[k - 1]
+        j = max(a, bisect.bisect_left(self.starts, end))
+        return self.labs[j] if j < b else None
+
+
 def _attach_lab_values(
     low: str, mentions: list[Mention], labs: list[tuple[int, int, str]], bounds: Sequence[int]
 ) -> list[Mention]:
@@ -694,22 +846,32 @@ def _attach_lab_values(
     states ("creatinine normal") and bare or unit values after lab terms as facts or problems."""
     out: list[Mention] = []
     used_spans = [(m.start, m.end) for m in mentions]
+    # Lab terms are disjoint and sorted by start, so their ends are sorted too: every lookup below is a
+    # binary search (attaching stays linear in the text, whatever the number of labs and values).
+    views = {key: _LabView([lab for lab in labs if key is None or lab[2] in (key, "")]) for key in _LAB_KEYS}
 
     def nearest_lab(m: Mention) -> tuple[int, int, str] | None:
-        same = [lab for lab in labs if _separators_between(bounds, lab[0], m.start) == 0]
-        pool = same or labs
-        if m.field and m.flag:  # the reference was written: prefer a lab it fits (a liver test fits any)
-            fitting = [lab for lab in pool if lab[2] in (m.field, "")]
-            pool = fitting or pool
-        before = [lab for lab in pool if lab[1] <= m.start]
-        after = [lab for lab in pool if lab[0] >= m.end]
-        if before:
-            return max(before, key=lambda lab: lab[1])
-        if after:
-            return min(after, key=lambda lab: lab[0])
-        return None
+        """The nearest lab term in m's clause (before it first; else after it), from every lab term when
+        none is in the clause; when the reference was written, a lab it fits (a liver test fits any)."""
+        cs, ce = _clause_start(bounds, m.start), _clause_end(bounds, m.start, len(low))
+        everything = views[None]
+        a, b = everything.within(cs, ce)
+        same = a < b
+        view, (a, b) = everything, ((a, b) if same else (0, len(everything.labs)))
+        if m.field and m.flag and m.field in views:
+            fit = views[m.field]
+            fa, fb = fit.within(cs, ce) if same else (0, len(fit.labs))
+            if fa < fb:
+                view, a, b = fit, fa, fb
+        return view.nearest(a, b, m.start, m.end)
 
     for m in mentions:
+        if m.kind == "relative":
+            lab = nearest_lab(m)
+            creatinine = lab is not None and lab[2] == "creatinine_baseline"
+            if creatinine or (m.flag and lab is None):  # next to creatinine, or "50% above baseline"
+                out.append(Mention("ratio", m.start, m.end, field="creatinine_baseline", number=m.number))
+            continue
         if m.kind == "ratio":
             lab = nearest_lab(m)
             if lab is not None and lab[2] == "":
@@ -757,42 +919,48 @@ def _attach_lab_values(
         else:
             out.append(m)
 
-    covered = [(m.start, m.end) for m in out] + used_spans
+    covered = bytearray(len(low) + 1)  # characters taken by a mention (a map: no pairwise comparisons)
+    for s0, e0 in [(m.start, m.end) for m in out] + used_spans:
+        covered[s0:e0] = b"\x01" * max(0, e0 - s0)
+
+    def free(a: int, b: int) -> bool:
+        return 1 not in covered[max(0, a) : b]
+
     for start, end, name in labs:
         if not name:
             continue
-        tail = low[end : _clause_end(bounds, end, len(low))]
-        filler = _FILLER_RE.match(tail)
-        state = _STATE_RE.match(tail, filler.end() if filler else 0)
-        if state and not any(s < end + state.end() and end + state.start() < e for s, e in covered):
-            out.append(Mention("state", end + state.start(), end + state.end(), field=name, number=1.0))
+        ce = _clause_end(bounds, end, len(low))  # patterns below read [end, ce) in place, never a copy
+        filler = _FILLER_RE.match(low, end, ce)
+        state = _STATE_RE.match(low, filler.end() if filler else end, ce)
+        if state and free(state.start(), state.end()):
+            out.append(Mention("state", state.start(), state.end(), field=name, number=1.0))
             continue
         lead = _STATE_BEFORE_RE.search(low[max(0, start - 20) : start])
-        if lead and not any(s < start and start - len(lead.group(0)) < e for s, e in covered):
+        if lead and free(start - len(lead.group(0)), start):
             out.append(Mention("state", start - len(lead.group(0)), start, field=name, number=1.0))
             continue
-        span = _FROM_TO_RE.match(tail)
+        span = _FROM_TO_RE.match(low, end, ce)
         if span:
             values = f"{span.group('a')} to {span.group('b')}"
             out.append(
                 Mention(
                     "problem",
-                    end + span.start("a"),
-                    end + span.end("b"),
+                    span.start("a"),
+                    span.end("b"),
                     field=name,
                     message=f"{_LAB_NAME[name]} is given as values ({values}), not as a multiple; the source's "
                     f"criterion is a multiple of {_LAB_UNIT[name]}. Give it as a multiple of {_LAB_UNIT[name]}.",
                 )
             )
             continue
-        bare = _BARE_RE.match(tail)
-        if bare and not any(s <= end + bare.start("num") < e for s, e in covered):
+        bare = _BARE_RE.match(low, end, ce)
+        if bare and not covered[bare.start("num")]:
             num = _num(bare.group("num"))
             out.append(
                 Mention(
                     "problem",
-                    end + bare.start("num"),
-                    end + bare.end("num"),
+                    bare.start("num"),
+                    bare.end("num"),
                     field=name,
                     message=f"{_LAB_NAME[name]} is given as {format_number(num)} without a multiple; the "
                     f"source's criterion is a multiple of {_LAB_UNIT[name]}. Give it as a multiple of "
@@ -813,11 +981,16 @@ class _Acc:
     def __init__(self) -> None:
         self.values: dict[str, list[float | bool]] = {}
         self.problems: list[Problem] = []
+        # Severity words ("severe" 3): the grade only when no grade is written ("G3 (severe)", "severe
+        # retinal vein occlusion, grade 4"): a written CTCAE grade is the measure the tables use.
+        self.severities: list[float] = []
 
     def add(self, name: str, value: float | bool) -> None:
         self.values.setdefault(name, []).append(value)
 
     def build(self, reaction: str | None, label: str) -> tuple[Facts, tuple[Problem, ...]]:
+        if self.severities and "grade" not in self.values:
+            self.values["grade"] = list(self.severities)
         values: dict[str, object] = {}
         problems = list(self.problems)
         bad = {p.field for p in problems}
@@ -869,9 +1042,16 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
     accs: dict[str | None, _Acc] = {r: _Acc() for r in order}
     accs[None] = _Acc()
 
+    react_starts = [r.start for r in reacts]  # reacts are disjoint and sorted: ends are sorted too
+    react_ends = [r.end for r in reacts]
+
     def nearest(m: Mention, same_clause_within: int | None = None) -> str | None:
+        # Moving away from m, distance and separators only grow: the nearest mention on each side is the
+        # only candidate there (found by binary search, so attaching is not quadratic in the mentions).
+        lo = max(0, bisect.bisect_right(react_ends, m.start) - 1)
+        hi = bisect.bisect_left(react_starts, m.end) + 1
         best: tuple[float, int, str] | None = None
-        for r in reacts:
+        for r in reacts[lo:hi]:
             if r.end <= m.start:
                 dist, side = m.start - r.end, 0
             elif r.start >= m.end:
@@ -904,19 +1084,21 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
             if target is not None:
                 weak = True
                 assert m.number is not None
-                accs[target].add("grade", m.number)
+                accs[target].severities.append(m.number)
         elif m.kind == "symptom":
             weak = True
             assert m.flag is not None
             accs[nearest(m)].add("symptomatic", m.flag)
         elif m.kind == "flag":
-            if m.flag:
+            if m.flag and m.field != "symptomatic":
                 strong = True
             else:
                 weak = True
+            assert m.flag is not None
             if m.reaction in accs:
-                assert m.flag is not None
                 accs[m.reaction].add(m.field, m.flag)
+            else:  # "no SJS" with its reaction not named here: a fact for the reaction discussed before
+                accs[None].add(m.field, m.flag)
         elif m.kind == "aki":
             assert m.flag is not None
             strong = strong or m.flag
@@ -952,6 +1134,8 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
         intent=scan.intent,
         soft_veto=scan.soft_veto,
         hard_veto=scan.hard_veto,
+        generic=scan.generic,
+        patient=scan.patient,
     )
 
 
@@ -1014,7 +1198,12 @@ def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = No
             if turn.has_loose:
                 readings.append(Reading(turn.loose, (), turn.loose_problems))
         elif turn.has_loose:
-            if len(state.last) == 1:
+            if turn.generic and state.last:
+                # "Patient has a grade 3 toxicity": a new question about an unnamed reaction — ask which,
+                # offering the earlier reaction(s) first; nothing is carried over.
+                readings.append(Reading(turn.loose, (), turn.loose_problems, suggested=state.last))
+                state.pending = turn.loose  # the answer ("the eye one") names the reaction these belong to
+            elif len(state.last) == 1:
                 r = state.last[0]
                 mine, rest = _split_loose(turn.loose, r, lex)
                 merged = state.facts.get(r, Facts(reaction=r)).merged(mine)

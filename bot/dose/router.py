@@ -52,7 +52,9 @@ class DoseRouter:
 
     def answer(self, question: str, readings: Sequence[Reading]) -> Answer:
         rules = self._rules()
-        outcomes: list[Outcome] = [evaluate(r.facts, rules, r.problems, r.inherited) for r in readings]
+        outcomes: list[Outcome] = [
+            evaluate(r.facts, rules, r.problems, r.inherited, r.suggested) for r in readings
+        ]
         if not outcomes:
             outcomes = [evaluate(Facts(), rules)]
         return render(question, outcomes, rules)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,8 @@ class Reaction:
     exclude: tuple[str, ...]
     assume: tuple[tuple[str, bool], ...]
     related: tuple[Passage, ...]
+    # The reaction's rule ids from most to least severe: when several rows hold, the first governs.
+    precedence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +202,15 @@ class RuleSet:
 
     def rules_for(self, reaction_id: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.reaction == reaction_id)
+
+    def by_precedence(self, rows: Sequence[Rule]) -> tuple[Rule, ...]:
+        """``rows`` (of one reaction) ordered most severe first, by the reaction's ``precedence``; rows it
+        does not list keep their order after the listed ones. The first is the row that governs."""
+        if not rows:
+            return ()
+        rx = self.reaction(rows[0].reaction)
+        order = {rid: k for k, rid in enumerate(rx.precedence if rx is not None else ())}
+        return tuple(sorted(rows, key=lambda r: order.get(r.id, len(order))))
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -344,7 +355,18 @@ def _reaction(path: Path, k: int, raw: Any, source: str, source_text: str) -> Re
     rid = raw.get("id") if isinstance(raw, Mapping) else None
     where = _Where(path, f"reaction {rid!r}" if isinstance(rid, str) else f"reactions[{k}]")
     m = _mapping(where, "reaction", raw)
-    known = {"id", "label", "table", "synonyms", "acronyms", "flags", "exclude", "assume", "related"}
+    known = {
+        "id",
+        "label",
+        "table",
+        "synonyms",
+        "acronyms",
+        "flags",
+        "exclude",
+        "assume",
+        "related",
+        "precedence",
+    }
     extra = sorted(set(m) - known)
     if extra:
         raise where.error(extra[0], "unknown key")
@@ -387,6 +409,7 @@ def _reaction(path: Path, k: int, raw: Any, source: str, source_text: str) -> Re
         related=tuple(
             _passage(where, f"related[{j}]", p, source, source_text) for j, p in enumerate(related)
         ),
+        precedence=_words(where, "precedence", m.get("precedence")),
     )
 
 
@@ -502,6 +525,13 @@ def load_rules(path: Path | str, root: Path | str | None = None) -> RuleSet:
         if span in quotes:
             raise RuleFileError(f"{path}: rule {r.id!r}: field 'quote': same row as rule {quotes[span]!r}")
         quotes[span] = r.id
+    for rx in reactions:
+        own = [r.id for r in rules if r.reaction == rx.id]
+        if (len(own) > 1 or rx.precedence) and sorted(rx.precedence) != sorted(own):
+            raise RuleFileError(
+                f"{path}: reaction {rx.id!r}: field 'precedence': must list each of the reaction's rules once, "
+                f"most severe first ({', '.join(own)}); got [{', '.join(rx.precedence)}]"
+            )
     return RuleSet(str(path), source, source_text, tuple(reactions), tuple(rules))
 
 
