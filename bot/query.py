@@ -45,18 +45,24 @@ def abbreviations() -> dict[str, str]:
 
 
 def completion(word: str, sorted_terms: Sequence[str]) -> str | None:
-    """The corpus term a clipped ``word`` stands for: the shortest term it begins (None if none)."""
+    """The corpus term a clipped ``word`` stands for: the shortest term it begins, when every term it
+    begins is that term or a form of it ("toxi" → toxicity / toxicities); None when none or ambiguous
+    ("creat": creatine or creatinine)."""
     if not (CLIP_MIN <= len(word) <= CLIP_MAX) or not word.isalpha():
         return None
     i = bisect.bisect_left(sorted_terms, word)
-    best: str | None = None
+    found: list[str] = []
     # At most a handful of terms share a 4+ letter prefix; the scan stops at the first that does not.
     for term in sorted_terms[i : i + 64]:
         if not term.startswith(word):
             break
-        if term != word and term.isalpha() and (best is None or len(term) < len(best)):
-            best = term
-    return best
+        if term != word and term.isalpha():
+            found.append(term)
+    if not found:
+        return None
+    best = min(found, key=len)
+    stem = best[:-1] if best.endswith("y") else best
+    return best if all(t.startswith(stem) for t in found) else None
 
 
 def normalize_query(

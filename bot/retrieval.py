@@ -517,14 +517,17 @@ class HybridSearcher:
         for i in candidates - set(dense):
             dense[i] = float(self.faiss_index.reconstruct(i) @ q[0])
         lex_norm = (lambda i: float(lex[i]) / lex_max) if lex_max > 0 else (lambda i: 0.0)
-        demote = self._bibliographic if not SOURCE_TERMS.intersection(tokenize(query)) else frozenset()
+        # Bibliography passages cite sources rather than state facts: demoted, unless the question asks
+        # for the sources, when they are what answers it.
+        asks_sources = bool(SOURCE_TERMS.intersection(tokenize(query)))
+        bib = BIBLIOGRAPHY_PENALTY if asks_sources else -BIBLIOGRAPHY_PENALTY
 
         def score(i: int) -> float:
             if mode == "dense":
                 return dense[i]
             if mode == "bm25":
                 return float(lex[i])
-            return dense[i] + LEXICAL_WEIGHT * lex_norm(i) - (BIBLIOGRAPHY_PENALTY if i in demote else 0.0)
+            return dense[i] + LEXICAL_WEIGHT * lex_norm(i) + (bib if i in self._bibliographic else 0.0)
 
         scored = sorted(((score(i), i) for i in candidates), key=lambda t: (-t[0], t[1]))
         hits: list[Hit] = []

@@ -85,7 +85,9 @@ def test_abstain_reasons() -> None:
     topic = Support(("pregnancy",), 0.3, 2.7, ("populations",))
     assert "populations" in (abstain_reason(strong, topic, th) or "")
     rare = Support(("zorblax",), 0.3, 4.0)
-    assert "zorblax" in (abstain_reason(strong, rare, th) or "")
+    # an unknown specific word abstains only without a well-matched passage (evidence, not absence)
+    assert "zorblax" in (abstain_reason([_hit(chunk, 0.4)], rare, th) or "")
+    assert abstain_reason(strong, rare, th) is None
     mostly_missing = Support(("weather", "tomorrow"), 0.9, 2.2)
     assert abstain_reason([_hit(chunk, 0.45)], mostly_missing, th) is not None
     assert abstain_reason([_hit(chunk, 0.65)], mostly_missing, th) is None

@@ -135,7 +135,8 @@ _INTENT_RE = re.compile(
     r"resum\w*|restart\w*|re-?challeng\w*|manag\w*|handl\w*|proceed\w*|next\s+steps?|what\s+now|keep\s+going|"
     r"stay\s+on|carry\s+on|adjust\w*|modif\w*|reduc\w*\s+(?:the\s+)?dos\w*|dos(?:e|es|ing|age)\s+"
     r"(?:change|reduction|adjustment|modification|hold|interruption)s?|dosing|change\s+(?:the\s+)?dose|"
-    r"what\s+(?:should|do|must|can)\s+(?:i|we|you)\s+do|what\s+to\s+do|what\s+dose|which\s+dose|"
+    r"what\s+(?:should|do|must|can)\s+(?:i|we|you)\s+do|what\s+to\s+do|what\s+do(?=\s*\??\s*$)|"
+    r"what\s+happens\s+(?:now|next)|what\s+dose|which\s+dose|"
     r"(?:should|can|do|must)\s+(?:i|we)\s+(?:reduce|lower|cut|stop|hold|continue|keep|give|dose))(?![\w])"
 )
 _SOFT_VETO_RE = re.compile(
@@ -150,6 +151,11 @@ _PATIENT_RE = re.compile(
     r"(?<![\w'])(my\s+(?:\w+\s+)?(?:eyes?|vision|sight|skin|muscles?|legs?|arms?|urine|pee|liver|face|chest|back)|"
     r"i(?:'ve|\s+have|\s+had|\s+got|'m|\s+am|\s+noticed|\s+developed)(?!\s+(?:a\s+|some\s+)?questions?)|"
     r"(?:patient|pt|she|he|they)\s+(?:has|have|had|is|was|with|developed|reports?|reported|complains?|got)|"
+    # the subject a few words before its verb ("pt on avuto/defac has …"): a bounded gap, no backtracking blow-up
+    r"(?:patient|pt|she|he)\s+on\s+[^.?!]{1,40}?\s(?:has|had|is|was|developed|reports?|got)|"
+    # a relative's or a specific patient's case ("my dad's liver tests", "for this patient")
+    r"(?:my|our)\s+(?:mum|mom|mother|dad|father|husband|wife|partner|son|daughter|brother|sister|friend)(?:'s)?|"
+    r"(?:this|my|our)\s+(?:patient|pt)|"
     r"developed|developing)(?![\w'])"
 )
 # A reaction named only generically ("a grade 3 toxicity", "another side effect"): no reaction is named, and
@@ -386,7 +392,8 @@ class _Turn:
             return False
         if self.reactions and (self.intent or self.weak or self.patient or context):
             return True
-        return (self.weak or self.intent) and context
+        # a dosing verb about one patient ("should we hold it for this patient?") asks which reaction
+        return (self.weak or self.intent) and (context or self.patient)
 
 
 # ---- the lexicon, compiled from the rule file ----------------------------------------------------------
@@ -1224,6 +1231,8 @@ def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = No
                 readings.append(Reading(merged, inherited, turn.loose_problems))
         elif turn.intent and state.context and state.last:  # "what should I do?" after a dosing turn
             readings = [Reading(state.facts[r], state.facts[r].known()) for r in state.last]
+        elif dosing and turn.patient:  # "should we hold it for this patient?": ask which reaction
+            readings = [Reading(Facts())]
         state.context = dosing
         if current:
             result = ParseResult(tuple(readings), dosing and bool(readings))
