@@ -235,17 +235,21 @@ class BodyLimit:
 
 
 class Auth:
-    """Every route but /healthz and /readyz needs the configured identity (see :class:`Security`)."""
+    """Every route but /healthz and /readyz needs the configured identity (see :class:`Security`).
 
-    def __init__(self, app: ASGIApp, security: Security) -> None:
+    ``delegated``: path prefixes whose face authenticates itself (CDS Hooks with its JWT verification)."""
+
+    def __init__(self, app: ASGIApp, security: Security, delegated: tuple[str, ...] = ()) -> None:
         self.app = app
         self.security = security
+        self.delegated = delegated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] not in ("http", "websocket")
             or not self.security.auth_on
             or route_path(scope) in OPEN_PATHS
+            or (self.delegated and route_path(scope).startswith(self.delegated))
         ):
             await self.app(scope, receive, send)
             return
@@ -399,7 +403,21 @@ def create_app(
             return err(503, "load_failed", state.error)
         return err(503, "not_ready", "the index is still loading; try again in a moment")
 
+    # --- issue 12: the MCP face (streamable HTTP at /mcp); its session manager runs in the app's lifespan
+    from contextlib import asynccontextmanager
+
+    from bot.mcp_server import build_server, http_routes
+
+    mcp = build_server(bot, s)
+    mcp_routes = http_routes(mcp, s.mcp_allowed_hosts, security.origins)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        async with mcp.session_manager.run():
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="faqbot",
         version=__version__,
         description="Document-grounded answers with verbatim citations, and dose decisions from the "
@@ -514,6 +532,25 @@ def create_app(
         loader = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
         return Response(loader.read_text(encoding="utf-8"), media_type="text/javascript")
 
+    # --- issue 12: CDS Hooks (its own JWT verification when configured) and MCP routes
+    from bot.cds_auth import JwtVerifier
+    from bot.cds_hooks import CdsHooks, create_router
+
+    verifier = JwtVerifier.from_settings(s)
+    try:
+        cds: CdsHooks | None = CdsHooks(bot, feedback, settings=s)
+    except FaqbotError as exc:
+        log.warning("faqbot: CDS Hooks not served: %s", exc)
+        cds = None
+    if cds is not None:
+
+        def cds_user(request: Request) -> str | None:
+            client = None if request.client is None else (request.client.host, request.client.port)
+            return security.identify(request.headers, client) or None
+
+        app.include_router(create_router(cds, verifier, cds_user))
+    app.router.routes.extend(mcp_routes)
+
     demo = build_ui(
         bot, view, feedback, max_question_chars=bot.settings.max_question_chars, concurrency=s.concurrency
     )
@@ -524,7 +561,7 @@ def create_app(
 
     # Inner to outer: body cap, auth, security headers, CORS (Gradio defers to a parent CORSMiddleware).
     app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
-    app.add_middleware(Auth, security=security)
+    app.add_middleware(Auth, security=security, delegated=("/cds-services",) if verifier is not None else ())
     app.add_middleware(SecurityHeaders, frame_ancestors=security.frame_ancestors)
     app.add_middleware(
         CORSMiddleware,
