@@ -22,7 +22,9 @@ import jwt
 from bot.errors import FaqbotError, SettingsError
 from bot.settings import Settings
 
-ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 MAX_TOKEN_CHARS = 8192
 MAX_SEEN = 100_000
 
@@ -44,7 +46,11 @@ class JwtVerifier:
     """Verifies CDS Hooks client JWTs with keys read once from files (offline)."""
 
     def __init__(
-        self, keys: dict[str, Any], issuers: tuple[str, ...], algorithms: tuple[str, ...], leeway: float = 30.0
+        self,
+        keys: dict[str, Any],
+        issuers: tuple[str, ...],
+        algorithms: tuple[str, ...],
+        leeway: float = 30.0,
     ) -> None:
         self.keys = keys  # kid -> key ("" when a single PEM key: any kid)
         self.issuers = issuers
@@ -74,7 +80,9 @@ class JwtVerifier:
 
                 keys[""] = load_pem_public_key(pem)
             except (OSError, ValueError) as exc:
-                raise SettingsError(f"FAQBOT_CDS_JWT_PUBLIC_KEY={str(path)!r}: not a PEM public key ({exc})") from None
+                raise SettingsError(
+                    f"FAQBOT_CDS_JWT_PUBLIC_KEY={str(path)!r}: not a PEM public key ({exc})"
+                ) from None
         if s.cds_jwt_jwks:
             path = s.resolve(Path(s.cds_jwt_jwks))
             try:
@@ -87,7 +95,9 @@ class JwtVerifier:
                         raise ValueError("every key needs a kid")
                     keys[kid] = jwt.PyJWK.from_dict(jwk).key
             except (OSError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
-                raise SettingsError(f"FAQBOT_CDS_JWT_JWKS={str(path)!r}: not a usable JWK Set ({exc})") from None
+                raise SettingsError(
+                    f"FAQBOT_CDS_JWT_JWKS={str(path)!r}: not a usable JWK Set ({exc})"
+                ) from None
         issuers = tuple(i.strip() for i in s.cds_jwt_issuers.split(",") if i.strip())
         return cls(keys, issuers, algorithms)
 
@@ -105,7 +115,9 @@ class JwtVerifier:
             raise CdsAuthError(f"the bearer token is not a JWT ({exc})") from None
         alg = header.get("alg")
         if alg not in self.algorithms:
-            raise CdsAuthError(f"JWT algorithm {alg!r} is not accepted (accepted: {', '.join(self.algorithms)})")
+            raise CdsAuthError(
+                f"JWT algorithm {alg!r} is not accepted (accepted: {', '.join(self.algorithms)})"
+            )
         if header.get("typ") not in (None, "JWT"):
             raise CdsAuthError(f"JWT typ {header.get('typ')!r} is not 'JWT'")
         kid = str(header.get("kid", ""))
@@ -141,4 +153,3 @@ class JwtVerifier:
             if key in self._seen:
                 raise CdsAuthError("the JWT's jti was already used (replay)")
             self._seen[key] = exp
-

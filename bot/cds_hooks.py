@@ -163,6 +163,7 @@ def md_escape(text: str) -> str:
     """Document text as GitHub-flavoured Markdown that renders as exactly that text: inline markup
     characters (emphasis, code, links, HTML, tables, strikethrough, dollar math) and a leading list or
     heading marker are backslash-escaped; nothing else changes."""
+
     def lead(m: re.Match[str]) -> str:
         return f"{m[1]}\\{m[2]}" if m[2] else f"{m[1]}{m[3]}\\{m[4]}"
 
@@ -250,7 +251,9 @@ class CdsHooks:
         prefetch = req.get("prefetch") or {}
         if service.hook in ("order-select", "order-sign"):
             selections = context.get("selections") if service.hook == "order-select" else None
-            orders = self._data(lambda: fhir.regimen_orders(context.get("draftOrders"), self.codes, selections))
+            orders = self._data(
+                lambda: fhir.regimen_orders(context.get("draftOrders"), self.codes, selections)
+            )
         else:
             self._require(service, prefetch, ("medications",))
             orders = self._data(lambda: fhir.active_regimen(prefetch.get("medications"), self.codes))
@@ -364,9 +367,7 @@ class CdsHooks:
         return cards
 
     def _rule_of(self, d: Decision) -> Any:
-        return next(
-            (r for r in self.rules.rules if r.quote.start == d.start and r.quote.end == d.end), None
-        )
+        return next((r for r in self.rules.rules if r.quote.start == d.start and r.quote.end == d.end), None)
 
     def needs_card(
         self, answer: Answer, reading: fhir.LabReading, orders: Sequence[tuple[str, str]], ui_url: str
@@ -385,7 +386,12 @@ class CdsHooks:
             lines += ["", "Facts used:", *[f"- {md_escape(u)}" for u in reading.used]]
         lines += ["", "The source's rows (Table 2):"]
         for r in rows:
-            lines += [f"> {md_escape(r.quote.text)}", ">", f"> \u2014 {md_escape(self._where(r.quote.start, r.quote.end, r.context))}", ""]
+            lines += [
+                f"> {md_escape(r.quote.text)}",
+                ">",
+                f"> \u2014 {md_escape(self._where(r.quote.start, r.quote.end, r.context))}",
+                "",
+            ]
         if self._notice_md():
             lines.append(self._notice_md())
         summary = "Rhabdomyolysis rows not decided; needed: " + ("; ".join(needed) if needed else "data")
@@ -415,14 +421,25 @@ class CdsHooks:
                     passages.append(p)
         lines = ["**Monitoring the source gives for avutometinib + defactinib:**", ""]
         for p in passages:
-            lines += [f"> {md_escape(p.span.text)}", ">", f"> \u2014 {md_escape(self._where(p.span.start, p.span.end, p.context))}", ""]
+            lines += [
+                f"> {md_escape(p.span.text)}",
+                ">",
+                f"> \u2014 {md_escape(self._where(p.span.start, p.span.end, p.context))}",
+                "",
+            ]
         if reading.notes:
-            lines += ["Other data from the EHR (shown, not used by the source's rows):", *[f"- {md_escape(n)}" for n in reading.notes], ""]
+            lines += [
+                "Other data from the EHR (shown, not used by the source's rows):",
+                *[f"- {md_escape(n)}" for n in reading.notes],
+                "",
+            ]
         if self._notice_md():
             lines.append(self._notice_md())
         card: dict[str, Any] = {
             "uuid": str(uuid.uuid4()),
-            "summary": summarize("The source's monitoring schedule for avutometinib + defactinib (eye exams, LFTs, CPK)"),
+            "summary": summarize(
+                "The source's monitoring schedule for avutometinib + defactinib (eye exams, LFTs, CPK)"
+            ),
             "detail": "\n".join(lines).rstrip(),
             "indicator": "info",
             "source": self._source(ui_url),
@@ -452,7 +469,8 @@ class CdsHooks:
             coding = reason.get("reason") or {}
             parts = []
             if coding:
-                parts.append(f"override reason: {coding.get('display') or ''} [{coding.get('system', '')}|{coding.get('code', '')}]")
+                code = f"{coding.get('system', '')}|{coding.get('code', '')}"
+                parts.append(f"override reason: {coding.get('display') or ''} [{code}]")
             if reason.get("userComment"):
                 parts.append(f"comment: {reason['userComment']}")
             accepted = [s["id"] for s in item.get("acceptedSuggestions") or []]
@@ -525,8 +543,13 @@ def check_feedback(body: Any) -> list[Mapping[str, Any]]:
         if not isinstance(item.get("card"), str) or not item["card"] or len(item["card"]) > 200:
             raise _bad(f"{where}.card (the card's uuid) is required")
         if item.get("outcome") not in ("accepted", "overridden"):
-            raise _bad(f"{where}.outcome must be 'accepted' or 'overridden', got {item.get('outcome')!r}"[:300])
-        if not isinstance(item.get("outcomeTimestamp"), str) or fhir.parse_when(item["outcomeTimestamp"]) is None:
+            raise _bad(
+                f"{where}.outcome must be 'accepted' or 'overridden', got {item.get('outcome')!r}"[:300]
+            )
+        if (
+            not isinstance(item.get("outcomeTimestamp"), str)
+            or fhir.parse_when(item["outcomeTimestamp"]) is None
+        ):
             raise _bad(f"{where}.outcomeTimestamp must be an ISO 8601 date and time")
         accepted = item.get("acceptedSuggestions")
         if accepted is not None and (
@@ -539,7 +562,9 @@ def check_feedback(body: Any) -> list[Mapping[str, Any]]:
             if not isinstance(reason, Mapping):
                 raise _bad(f"{where}.overrideReason must be an object")
             coding = reason.get("reason")
-            if coding is not None and not (isinstance(coding, Mapping) and isinstance(coding.get("code"), str)):
+            if coding is not None and not (
+                isinstance(coding, Mapping) and isinstance(coding.get("code"), str)
+            ):
                 raise _bad(f"{where}.overrideReason.reason must be a Coding with a code")
             comment = reason.get("userComment")
             if comment is not None and not isinstance(comment, str):
@@ -575,7 +600,9 @@ def create_router(
     def who(request: Request, endpoint: str) -> str:
         if verifier is not None:
             try:
-                client = verifier.verify(request.headers.get("authorization", ""), base_of(request) + endpoint)
+                client = verifier.verify(
+                    request.headers.get("authorization", ""), base_of(request) + endpoint
+                )
             except CdsAuthError as exc:
                 raise CdsError(401, "unauthorized", str(exc)) from None
             return client.issuer + (f" tenant {client.tenant}" if client.tenant else "")

@@ -458,8 +458,7 @@ def read_labs(prefetch: Mapping[str, Any], codes: Codes) -> LabReading:
         break
     if aki is None:
         missing.append(
-            "Acute kidney injury: no active condition of acute kidney injury in the record "
-            "(not taken as no)"
+            "Acute kidney injury: no active condition of acute kidney injury in the record (not taken as no)"
             if prefetch.get("conditions") is not None
             else "Acute kidney injury: no conditions were given"
         )

@@ -17,7 +17,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -40,6 +40,29 @@ INSTRUCTIONS = (
     "The source is for Research Use Only and is not medical advice: quote it, do not extend it."
 )
 MAX_K = 20
+MAX_TEXT = 10_000  # a schema-level cap; Bot.ask enforces FAQBOT_MAX_QUESTION_CHARS
+
+# ---- input types (annotations resolved at module level) ----
+QueryText = Annotated[str, Field(description="what to look for", min_length=1, max_length=MAX_TEXT)]
+TopK = Annotated[int, Field(ge=1, le=MAX_K, description="how many passages")]
+QuestionText = Annotated[str, Field(description="the question", min_length=1, max_length=MAX_TEXT)]
+History = Annotated[
+    list[Annotated[str, Field(max_length=MAX_TEXT)]] | None,
+    Field(description="earlier questions of the conversation, oldest first", max_length=50),
+]
+Reaction = Annotated[
+    str | None,
+    Field(description="ocular | skin | hepatotoxicity | rhabdomyolysis (or a synonym)", max_length=100),
+]
+Grade = Annotated[int | None, Field(description="CTCAE grade 1-4")]
+Symptomatic = Annotated[bool | None, Field(description="hepatotoxicity: symptomatic?")]
+SuspectedScar = Annotated[
+    bool | None, Field(description="skin: severe cutaneous adverse reactions suspected?")
+]
+CpkUln = Annotated[float | None, Field(description="CPK as a multiple of the upper limit of normal")]
+CreatinineBaseline = Annotated[float | None, Field(description="serum creatinine as a multiple of baseline")]
+Aki = Annotated[bool | None, Field(description="acute kidney injury?")]
+PassageId = Annotated[str, Field(description="passage id", min_length=1, max_length=200)]
 
 
 # ---- output schemas -----------------------------------------------------------------------------------
@@ -131,7 +154,9 @@ def build_server(bot: Bot, settings: Settings | None = None) -> MCPServer:
         version=__version__,
         log_level="WARNING",
     )
-    read_only = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+    read_only = ToolAnnotations(
+        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+    )
 
     def caller(ctx: Context | None) -> Caller:
         request_id = ""
@@ -152,16 +177,15 @@ def build_server(bot: Bot, settings: Settings | None = None) -> MCPServer:
         "retrieval), each verbatim with its id and character offsets. Does not answer: use `ask` for that.",
         annotations=read_only,
     )
-    def search_source(
-        query: str = Field(description="what to look for", max_length=s.max_question_chars),
-        k: int = Field(default=5, ge=1, le=MAX_K, description="how many passages"),
-    ) -> SearchResult:
+    def search_source(query: QueryText, k: TopK = 5) -> SearchResult:
         ready()
         try:
             hits = bot.search(query, k=k)
         except FaqbotError as exc:
             raise ToolError(str(exc)) from None
-        return SearchResult(query=query, passages=[Passage.of(Citation.of(0, h.chunk, h.score)) for h in hits])
+        return SearchResult(
+            query=query, passages=[Passage.of(Citation.of(0, h.chunk, h.score)) for h in hits]
+        )
 
     @server.tool(
         title="Ask the source",
@@ -170,13 +194,7 @@ def build_server(bot: Bot, settings: Settings | None = None) -> MCPServer:
         "does not answer. Returns faqbot's Answer JSON.",
         annotations=read_only,
     )
-    def ask(
-        ctx: Context,
-        question: str = Field(description="the question", max_length=s.max_question_chars),
-        history: list[str] | None = Field(
-            default=None, description="earlier questions of the conversation, oldest first", max_length=50
-        ),
-    ) -> AnswerOut:
+    def ask(ctx: Context, question: QuestionText, history: History = None) -> AnswerOut:
         ready()
         try:
             return AnswerOut.of(bot.ask(question, history, caller=caller(ctx)))
@@ -192,15 +210,13 @@ def build_server(bot: Bot, settings: Settings | None = None) -> MCPServer:
     )
     def decide_dose(
         ctx: Context,
-        reaction: str | None = Field(
-            default=None, description="ocular | skin | hepatotoxicity | rhabdomyolysis (or a synonym)"
-        ),
-        grade: int | None = Field(default=None, description="CTCAE grade 1-4"),
-        symptomatic: bool | None = Field(default=None, description="hepatotoxicity: symptomatic?"),
-        suspected_scar: bool | None = Field(default=None, description="skin: severe cutaneous adverse reactions suspected?"),
-        cpk_uln: float | None = Field(default=None, description="CPK as a multiple of the upper limit of normal"),
-        creatinine_baseline: float | None = Field(default=None, description="serum creatinine as a multiple of baseline"),
-        aki: bool | None = Field(default=None, description="acute kidney injury?"),
+        reaction: Reaction = None,
+        grade: Grade = None,
+        symptomatic: Symptomatic = None,
+        suspected_scar: SuspectedScar = None,
+        cpk_uln: CpkUln = None,
+        creatinine_baseline: CreatinineBaseline = None,
+        aki: Aki = None,
     ) -> AnswerOut:
         from bot.dose import Facts
 
@@ -226,7 +242,7 @@ def build_server(bot: Bot, settings: Settings | None = None) -> MCPServer:
         "offsets.",
         annotations=read_only,
     )
-    def get_passage(id: str = Field(description="passage id", max_length=200)) -> Passage:
+    def get_passage(id: PassageId) -> Passage:
         ready()
         try:
             return Passage.of(bot.passage(id))
