@@ -2,7 +2,8 @@
 
 Routes (relative to ``--root-path``): ``/`` the UI; ``POST /api/ask``, ``POST /api/decide``,
 ``GET /api/passages/{id}``, ``GET /api/notice``, ``POST /api/feedback``, ``POST /api/export``;
-``/healthz`` (alive) and ``/readyz`` (index loaded); ``/openapi.json`` and an offline ``/docs``.
+``/healthz`` (alive) and ``/readyz`` (index loaded); ``/openapi.json`` and an offline ``/docs``; CDS Hooks at
+``/cds-services`` (bot/cds_hooks.py) and MCP streamable HTTP at ``/mcp`` (bot/mcp_server.py).
 
 Around it, outermost first: CORS (closed unless ``cors_origins``), security headers (CSP with
 ``frame_ancestors``), optional auth (basic-auth users, or a reverse proxy's identity header), a request

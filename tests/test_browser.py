@@ -340,3 +340,22 @@ def test_a_hostile_passage_stays_text(browser: Any, tmp_path: Path) -> None:
             time.sleep(0.3)
         finally:
             p.close()
+
+
+def test_a_cds_hooks_card_link_opens_the_row_in_the_source(browser: Any, server: dict[str, Any]) -> None:
+    """Issue 12: a card's link ({base}/#p-<passage id>) opens the Source tab at the row, highlighted."""
+    import httpx
+
+    body = json.loads((Path(__file__).parent / "data" / "cds_hooks" / "order-select-request.json").read_text())
+    r = httpx.post(server["url"] + "cds-services/faqbot-order-select", json=body, timeout=30)
+    link = r.json()["cards"][0]["links"][0]["url"]
+    assert link.startswith(server["url"] + "#p-")
+    p = Page(browser, link, "cds_card_link")
+    try:
+        p.page.wait_for_selector("#fb-source .fb-hl", timeout=10_000)
+        highlighted = p.page.locator("#fb-source .fb-hl")
+        assert highlighted.count() == 1 and highlighted.is_visible()
+        assert "CPK" in highlighted.inner_text() and "Withhold until resolved" in highlighted.inner_text()
+        p.shot("01_row_highlighted")
+    finally:
+        p.close()

@@ -358,7 +358,8 @@ def test_jwt_bearer_from_a_jwks_file(root: Path, ehr_keys: dict[str, Any]) -> No
     assert call(client, "faqbot-order-select", body, auth=("alice", "pw")).status_code == 401
     assert client.get("/api/notice").status_code == 401  # the rest keeps the server's auth
     disc = client.get(
-        "/cds-services", headers={"Authorization": f"Bearer {token(ehr_keys, 'http://testserver/cds-services')}"}
+        "/cds-services",
+        headers={"Authorization": f"Bearer {token(ehr_keys, 'http://testserver/cds-services')}"},
     )
     assert disc.status_code == 200
 
@@ -366,7 +367,9 @@ def test_jwt_bearer_from_a_jwks_file(root: Path, ehr_keys: dict[str, Any]) -> No
 def test_jwt_from_a_pem_key_and_bad_key_settings(root: Path, ehr_keys: dict[str, Any]) -> None:
     from bot.errors import SettingsError
 
-    client = make_client(root, cds_jwt_public_key="ehr.pem", cds_public_url="https://ehr-facing.example.org/dosing")
+    client = make_client(
+        root, cds_jwt_public_key="ehr.pem", cds_public_url="https://ehr-facing.example.org/dosing"
+    )
     url = "https://ehr-facing.example.org/dosing/cds-services/faqbot-patient-view"
     r = call(
         client,

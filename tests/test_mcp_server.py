@@ -65,7 +65,13 @@ def test_lists_read_only_tools_with_output_schemas(unloaded: Bot) -> None:
         assert t.description
     by = {t.name: t for t in tools}
     assert set(by["decide_dose"].input_schema["properties"]) == {
-        "reaction", "grade", "symptomatic", "suspected_scar", "cpk_uln", "creatinine_baseline", "aki",
+        "reaction",
+        "grade",
+        "symptomatic",
+        "suspected_scar",
+        "cpk_uln",
+        "creatinine_baseline",
+        "aki",
     }
     assert {"route", "decisions", "citations", "missing", "facts"} <= set(
         by["ask"].output_schema["properties"]
@@ -76,7 +82,9 @@ def test_decide_dose_equals_bot_decide(unloaded: Bot) -> None:
     async def go(client: Any) -> Any:
         schemas = await schemas_of(client)
         a = await client.call_tool("decide_dose", {"reaction": "eye", "grade": 4})
-        b = await client.call_tool("decide_dose", {"reaction": "rhabdomyolysis", "cpk_uln": 15, "creatinine_baseline": 1.2})
+        b = await client.call_tool(
+            "decide_dose", {"reaction": "rhabdomyolysis", "cpk_uln": 15, "creatinine_baseline": 1.2}
+        )
         return schemas, a, b
 
     schemas, a, b = run(go, build_server(unloaded))
