@@ -400,3 +400,29 @@ def test_many_cards_are_remembered_within_a_bound(root: Path) -> None:
     for _ in range(3):
         cds.call("faqbot-order-select", body, "http://x")
     assert len(cds._cards) == 6 <= cds_hooks.MAX_REMEMBERED_CARDS
+
+
+def test_served_under_the_root_path(root: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    settings = Settings(root=root, root_path="/dosing")
+    client = TestClient(create_app(Bot(settings), settings), root_path="/dosing")
+    assert client.get("/dosing/cds-services").status_code == 200
+    r = call(client, "faqbot-order-select", fixture("order-select-request"))
+    assert r.json()["cards"][0]["links"][0]["url"].startswith("http://testserver/dosing/#p-")
+
+
+@pytest.mark.parametrize("module", ["cds_hooks", "cds_auth", "fhir", "mcp_server"])
+def test_new_faces_import_no_other_face(module: str) -> None:
+    import ast
+
+    tree = ast.parse((ROOT / "bot" / f"{module}.py").read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+            imported.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    faces = {"bot.server", "bot.ui", "bot.cli", "bot.mcp_server", "bot.cds_hooks"} - {f"bot.{module}"}
+    assert not imported & faces
