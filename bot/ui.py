@@ -111,7 +111,8 @@ HEAD = """
     };
     wait();
   }
-  window.addEventListener('load', fromHash);
+  // Gradio may insert this script after the page's load event: then run now.
+  if (document.readyState === 'complete') fromHash(); else window.addEventListener('load', fromHash);
   window.addEventListener('hashchange', fromHash);
 })();
 </script>
