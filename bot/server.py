@@ -21,6 +21,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -238,9 +239,9 @@ class BodyLimit:
 class Auth:
     """Every route but /healthz and /readyz needs the configured identity (see :class:`Security`).
 
-    ``delegated``: path prefixes whose face authenticates itself (CDS Hooks with its JWT verification)."""
+    ``delegated``: path patterns whose face authenticates itself (CDS Hooks with its JWT verification)."""
 
-    def __init__(self, app: ASGIApp, security: Security, delegated: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, security: Security, delegated: tuple[re.Pattern[str], ...] = ()) -> None:
         self.app = app
         self.security = security
         self.delegated = delegated
@@ -250,7 +251,7 @@ class Auth:
             scope["type"] not in ("http", "websocket")
             or not self.security.auth_on
             or route_path(scope) in OPEN_PATHS
-            or (self.delegated and route_path(scope).startswith(self.delegated))
+            or any(d.fullmatch(route_path(scope)) for d in self.delegated)
         ):
             await self.app(scope, receive, send)
             return
@@ -562,7 +563,8 @@ def create_app(
 
     # Inner to outer: body cap, auth, security headers, CORS (Gradio defers to a parent CORSMiddleware).
     app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
-    app.add_middleware(Auth, security=security, delegated=("/cds-services",) if verifier is not None else ())
+    cds_paths = (re.compile(r"/cds-services(?:/[A-Za-z0-9._~-]+(?:/feedback)?)?"),)
+    app.add_middleware(Auth, security=security, delegated=cds_paths if verifier is not None else ())
     app.add_middleware(SecurityHeaders, frame_ancestors=security.frame_ancestors)
     app.add_middleware(
         CORSMiddleware,

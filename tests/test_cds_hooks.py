@@ -357,6 +357,7 @@ def test_jwt_bearer_from_a_jwks_file(root: Path, ehr_keys: dict[str, Any]) -> No
     assert call(client, "faqbot-order-select", body).status_code == 401  # no token
     assert call(client, "faqbot-order-select", body, auth=("alice", "pw")).status_code == 401
     assert client.get("/api/notice").status_code == 401  # the rest keeps the server's auth
+    assert client.get("/cds-servicesx/config").status_code == 401  # only the CDS routes are delegated
     disc = client.get(
         "/cds-services",
         headers={"Authorization": f"Bearer {token(ehr_keys, 'http://testserver/cds-services')}"},
