@@ -1,6 +1,6 @@
 """``faqbot`` command line: a thin adapter over the library.
 
-Subcommands: build, ask, decide, serve, eval, settings. Heavy modules are imported inside the handlers,
+Subcommands: build, ask, decide, serve, mcp, eval, settings. Heavy modules are imported inside the handlers,
 so ``faqbot decide`` never imports torch or loads the model.
 """
 
@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root-path", help="URL prefix behind a reverse proxy, e.g. /dosing")
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
 
+    p = sub.add_parser("mcp", help="serve the MCP tools and resources over stdio (for desktop assistants)")
+    _add_common(p)
+    p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
+
     p = sub.add_parser("eval", help="run evaluation sets and write a report")
     _add_common(p)
     p.add_argument("sets", nargs="+", help="evaluation files (JSONL)")
@@ -202,6 +206,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, inp: Text
             from bot.server import cli_serve
 
             return int(cli_serve(args))
+        if args.command == "mcp":
+            from bot.mcp_server import serve_stdio
+
+            return int(serve_stdio(_settings(args)))
         if args.command == "eval":
             from bot.evaluation import cli_eval
 

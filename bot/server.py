@@ -2,7 +2,8 @@
 
 Routes (relative to ``--root-path``): ``/`` the UI; ``POST /api/ask``, ``POST /api/decide``,
 ``GET /api/passages/{id}``, ``GET /api/notice``, ``POST /api/feedback``, ``POST /api/export``;
-``/healthz`` (alive) and ``/readyz`` (index loaded); ``/openapi.json`` and an offline ``/docs``.
+``/healthz`` (alive) and ``/readyz`` (index loaded); ``/openapi.json`` and an offline ``/docs``; CDS Hooks at
+``/cds-services`` (bot/cds_hooks.py) and MCP streamable HTTP at ``/mcp`` (bot/mcp_server.py).
 
 Around it, outermost first: CORS (closed unless ``cors_origins``), security headers (CSP with
 ``frame_ancestors``), optional auth (basic-auth users, or a reverse proxy's identity header), a request
@@ -20,6 +21,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -235,17 +237,21 @@ class BodyLimit:
 
 
 class Auth:
-    """Every route but /healthz and /readyz needs the configured identity (see :class:`Security`)."""
+    """Every route but /healthz and /readyz needs the configured identity (see :class:`Security`).
 
-    def __init__(self, app: ASGIApp, security: Security) -> None:
+    ``delegated``: path patterns whose face authenticates itself (CDS Hooks with its JWT verification)."""
+
+    def __init__(self, app: ASGIApp, security: Security, delegated: tuple[re.Pattern[str], ...] = ()) -> None:
         self.app = app
         self.security = security
+        self.delegated = delegated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] not in ("http", "websocket")
             or not self.security.auth_on
             or route_path(scope) in OPEN_PATHS
+            or any(d.fullmatch(route_path(scope)) for d in self.delegated)
         ):
             await self.app(scope, receive, send)
             return
@@ -399,7 +405,21 @@ def create_app(
             return err(503, "load_failed", state.error)
         return err(503, "not_ready", "the index is still loading; try again in a moment")
 
+    # --- issue 12: the MCP face (streamable HTTP at /mcp); its session manager runs in the app's lifespan
+    from contextlib import asynccontextmanager
+
+    from bot.mcp_server import build_server, http_routes
+
+    mcp = build_server(bot, s)
+    mcp_routes = http_routes(mcp, s.mcp_allowed_hosts, security.origins)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        async with mcp.session_manager.run():
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="faqbot",
         version=__version__,
         description="Document-grounded answers with verbatim citations, and dose decisions from the "
@@ -514,6 +534,25 @@ def create_app(
         loader = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
         return Response(loader.read_text(encoding="utf-8"), media_type="text/javascript")
 
+    # --- issue 12: CDS Hooks (its own JWT verification when configured) and MCP routes
+    from bot.cds_auth import JwtVerifier
+    from bot.cds_hooks import CdsHooks, create_router
+
+    verifier = JwtVerifier.from_settings(s)
+    try:
+        cds: CdsHooks | None = CdsHooks(bot, feedback, settings=s)
+    except FaqbotError as exc:
+        log.warning("faqbot: CDS Hooks not served: %s", exc)
+        cds = None
+    if cds is not None:
+
+        def cds_user(request: Request) -> str | None:
+            client = None if request.client is None else (request.client.host, request.client.port)
+            return security.identify(request.headers, client) or None
+
+        app.include_router(create_router(cds, verifier, cds_user))
+    app.router.routes.extend(mcp_routes)
+
     demo = build_ui(
         bot, view, feedback, max_question_chars=bot.settings.max_question_chars, concurrency=s.concurrency
     )
@@ -524,7 +563,8 @@ def create_app(
 
     # Inner to outer: body cap, auth, security headers, CORS (Gradio defers to a parent CORSMiddleware).
     app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
-    app.add_middleware(Auth, security=security)
+    cds_paths = (re.compile(r"/cds-services(?:/[A-Za-z0-9._~-]+(?:/feedback)?)?"),)
+    app.add_middleware(Auth, security=security, delegated=cds_paths if verifier is not None else ())
     app.add_middleware(SecurityHeaders, frame_ancestors=security.frame_ancestors)
     app.add_middleware(
         CORSMiddleware,

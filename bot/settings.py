@@ -93,6 +93,33 @@ class Settings:
     max_body_bytes: int = _doc("Largest accepted HTTP request body, in bytes.", 65536)
     concurrency: int = _doc("Gradio queue concurrency limit.", 8)
     feedback_path: Path = _doc("JSONL file where thumbs feedback is appended.", Path("feedback.jsonl"))
+    # --- issue 12: CDS Hooks service and MCP server ---
+    cds_public_url: str = _doc(
+        "Absolute URL of faqbot's UI as EHR users reach it (e.g. https://intranet.example.org/dosing), used "
+        "for CDS Hooks card links and the JWT audience; empty: taken from each request.",
+        "",
+    )
+    cds_jwt_public_key: str = _doc(
+        "PEM public key file verifying the EHR's CDS Hooks JWTs (read once, offline). With this or "
+        "cds_jwt_jwks set, /cds-services needs a valid JWT instead of the server's auth.",
+        "",
+    )
+    cds_jwt_jwks: str = _doc("JWK Set file (public keys, by kid) verifying CDS Hooks JWTs; never fetched.", "")
+    cds_jwt_issuers: str = _doc("Accepted JWT issuers (iss), comma-separated; empty: any issuer.", "")
+    cds_jwt_algorithms: str = _doc(
+        "Accepted JWT algorithms (asymmetric only; the spec recommends ES384 and RS384).",
+        "ES384,RS384,ES256,RS256,ES512,RS512,PS256,PS384,PS512",
+    )
+    cds_medication_codes: str = _doc(
+        "Medication codes (system|code, comma-separated) that identify avutometinib or defactinib orders, "
+        "besides the names in bot/data/cds_hooks.yaml.",
+        "",
+    )
+    mcp_allowed_hosts: str = _doc(
+        "Host header values accepted at /mcp besides loopback (DNS-rebinding protection), comma-separated, "
+        "e.g. 'faqbot.example.org,faqbot.example.org:443'; '*' turns the check off.",
+        "",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

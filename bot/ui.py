@@ -99,6 +99,21 @@ HEAD = """
     event.preventDefault();
     jump((a.getAttribute('href') || '').slice(1));
   }, true);
+  // A link from outside (a CDS Hooks card: .../#p-<passage id>) opens the Source tab at that passage.
+  function fromHash() {
+    const id = decodeURIComponent(location.hash.slice(1));
+    if (!/^p-[A-Za-z0-9_-]+$/.test(id)) return;
+    let n = 0;
+    const wait = () => {
+      const ready = Array.from(document.querySelectorAll('button[role="tab"]'))
+        .some((b) => b.textContent.trim() === 'Source');
+      if (ready) jump(id); else if (n++ < 100) setTimeout(wait, 100);
+    };
+    wait();
+  }
+  // Gradio may insert this script after the page's load event: then run now.
+  if (document.readyState === 'complete') fromHash(); else window.addEventListener('load', fromHash);
+  window.addEventListener('hashchange', fromHash);
 })();
 </script>
 """

@@ -340,3 +340,28 @@ def test_a_hostile_passage_stays_text(browser: Any, tmp_path: Path) -> None:
             time.sleep(0.3)
         finally:
             p.close()
+
+
+def test_a_cds_hooks_card_link_opens_the_row_in_the_source(browser: Any, server: dict[str, Any]) -> None:
+    """Issue 12: a card's link ({base}/#p-<passage id>) opens the Source tab at the row, highlighted."""
+    import httpx
+
+    body = json.loads((Path(__file__).parent / "data" / "cds_hooks" / "order-select-request.json").read_text())
+    r = httpx.post(server["url"] + "cds-services/faqbot-order-select", json=body, timeout=30)
+    link = r.json()["cards"][0]["links"][0]["url"]
+    assert link.startswith(server["url"] + "#p-")
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(link, wait_until="load")
+        page.wait_for_selector("#fb-source .fb-hl", timeout=30_000)
+        highlighted = page.locator("#fb-source .fb-hl")
+        assert highlighted.count() == 1 and highlighted.is_visible()
+        assert "CPK" in highlighted.inner_text() and "Withhold until resolved" in highlighted.inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser_cds_card_link_row_highlighted.png"))
+        assert not errors, errors
+    finally:
+        context.close()
