@@ -262,7 +262,14 @@ def build_ui(
             raise gr.Error(str(exc)) from None
 
     def decide_form(
-        reaction: Any, grade: Any, symptomatic: Any, scar: Any, cpk: Any, creat: Any, aki: Any, request: gr.Request
+        reaction: Any,
+        grade: Any,
+        symptomatic: Any,
+        scar: Any,
+        cpk: Any,
+        creat: Any,
+        aki: Any,
+        request: gr.Request,
     ) -> str:
         values = (reaction, grade, symptomatic, scar, cpk, creat, aki)
         try:

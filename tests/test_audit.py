@@ -399,3 +399,45 @@ def test_settings_defaults() -> None:
     s = Settings()
     assert s.audit and not s.audit_required and s.audit_redaction == "full" and s.database_url == ""
     assert Settings.from_env({"FAQBOT_AUDIT_REQUIRED": "1"}).audit_required
+
+
+# ---- a database that goes away mid-run ----------------------------------------------------------------
+def test_a_database_that_goes_away_and_comes_back(pg_url: str, project: Path) -> None:
+    """Answers continue (failures counted) while PostgreSQL is unreachable; writes resume when it returns;
+    with audit_required the request fails instead. The chain stays intact throughout."""
+    import time
+    from urllib.parse import urlsplit
+
+    from tests.serving import TcpProxy
+
+    parts = urlsplit(pg_url)
+    proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxy.start()
+    proxied = pg_url.replace(f"@{parts.hostname}:{parts.port}/", f"@127.0.0.1:{proxy.port}/")
+    bot = Bot(Settings(root=project, database_url=proxied))
+    facts = Facts(reaction="ocular", grade=3)
+    try:
+        bot.decide(facts, caller=Caller("api", "alice", "before"))
+        proxy.stop()  # the database goes away: connections cut, new ones refused
+        assert bot.decide(facts, caller=Caller("api", "alice", "during")).route == "decision"
+        assert bot.auditor is not None
+        status = bot.auditor.status()
+        assert status["failed"] == 1 and not status["ok"] and "***" in status["last_error"]
+        required = Auditor(bot.auditor.store, required=True)
+        with pytest.raises(AuditWriteError):
+            required.record_answer(Caller("api", "alice", "refused"), {"route": "decision"})
+        assert not bot.auditor.check()["ok"]
+        proxy.start()  # back
+        deadline = time.monotonic() + 10
+        while not bot.auditor.check()["ok"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert bot.auditor.check()["ok"]
+        bot.decide(facts, caller=Caller("api", "alice", "after"))
+    finally:
+        proxy.stop()
+    store = PostgresStore(pg_url)
+    try:
+        rows = list(store.records())
+        assert [r.request_id for r in rows] == ["before", "after"] and verify(rows).ok
+    finally:
+        store.close()
