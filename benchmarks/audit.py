@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -56,8 +57,11 @@ def main() -> int:
     from bot.dose import Facts
     from bot.records import Caller
 
-    data = Path(tempfile.mkdtemp(prefix="faqbot-audit-bench-"))
-    bot = load_bot(replace(Settings.from_env(root=ROOT), cache_size=0, data_dir=data, database_url=""))
+    work = Path(tempfile.mkdtemp(prefix="faqbot-audit-bench-"))
+    for folder in ("corpus", "index"):  # a copy: a stale index is rebuilt there, never in the checkout
+        shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns(".index.*"))
+    data = work / "data"
+    bot = load_bot(replace(Settings.from_env(root=work), cache_size=0, data_dir=data, database_url=""))
     stores: dict[str, Auditor] = {"sqlite": Auditor(SQLiteStore(data / "audit.sqlite3"))}
     if args.database_url:
         pg = PostgresStore(args.database_url)
@@ -118,6 +122,7 @@ def main() -> int:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for auditor in stores.values():
         auditor.close()
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

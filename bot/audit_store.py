@@ -371,15 +371,25 @@ class PostgresStore:
         return record
 
     def records(self, since: str | None = None) -> Iterator[AuditRecord]:
-        def job(conn: Any) -> list[AuditRecord]:
-            if since:
-                cur = conn.execute(f"SELECT {COLUMNS} FROM audit_log WHERE at >= %s ORDER BY seq", (since,))
-            else:
-                cur = conn.execute(f"SELECT {COLUMNS} FROM audit_log ORDER BY seq")
-            return [AuditRecord(int(r[0]), *(str(v) for v in r[1:])) for r in cur.fetchall()]
+        # Its own connection and a server-side cursor: an export streams in batches, in constant memory,
+        # and never holds the appending connection.
+        import psycopg
 
-        rows: list[AuditRecord] = self._run("read", job)
-        yield from rows
+        where, params = ("WHERE at >= %s", (since,)) if since else ("", ())
+        try:
+            with (
+                psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S) as conn,
+                conn.cursor(name="faqbot_audit_read") as cur,
+            ):
+                cur.itersize = 1000
+                cur.execute(f"SELECT {COLUMNS} FROM audit_log {where} ORDER BY seq", params)
+                for r in cur:
+                    yield AuditRecord(int(r[0]), *(str(v) for v in r[1:]))
+        except psycopg.Error as exc:
+            first = str(exc).replace(self.url, self.where).strip().splitlines()
+            raise AuditStoreError(
+                f"cannot read the audit database {self.where}: {first[0] if first else type(exc).__name__}"
+            ) from None
 
     def prune(self, before: str, body: dict[str, Any]) -> AuditRecord | None:
         def job(conn: Any) -> AuditRecord | None:

@@ -84,7 +84,7 @@ class Bot:
         self._cache_lock = threading.Lock()
         self._generation = 0
         self._by_id: dict[str, Chunk] = {}
-        self.auditor: Auditor | None = None  # opened by open_audit() (load() does), when settings.audit
+        self.auditor: Auditor | None = None  # open_audit(): by the server at start, else on first use
         self._audit_lock = threading.Lock()
         self._provenance: dict[str, Any] | None = None
 
@@ -100,7 +100,6 @@ class Bot:
 
         s = self.settings
         allow = s.rebuild if rebuild is None else rebuild
-        self.open_audit()  # an unreachable audit database fails here, before the model loads
         self.docs = load_corpus(s.corpus_path, s.root)
         self.embedder.load()  # its model id (model, variant) is what the manifest must match
         try:
@@ -183,9 +182,20 @@ class Bot:
     ) -> None:
         if caller is None or not self.settings.audit:
             return
-        auditor = self.auditor or self.open_audit()
+        auditor = self.auditor
         if auditor is None:
-            return
+            from bot.audit import AuditWriteError
+            from bot.audit_store import AuditStoreError
+
+            try:  # servers open the store at start (faqbot serve fails there); a library user here
+                auditor = self.open_audit()
+            except AuditStoreError as exc:
+                log.error("faqbot: audit record %s not written: %s", caller.request_id, exc)
+                if self.settings.audit_required:
+                    raise AuditWriteError(f"the audit record could not be written: {exc}") from None
+                return
+            if auditor is None:
+                return
         latency = (time.perf_counter() - started) * 1000.0
         rules = self.dose.rules if self.dose is not None else None
         body = auditor.answer_body(caller, answer, history, latency, self.provenance(), rules, mode, facts)

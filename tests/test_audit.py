@@ -441,3 +441,52 @@ def test_a_database_that_goes_away_and_comes_back(pg_url: str, project: Path) ->
         assert [r.request_id for r in rows] == ["before", "after"] and verify(rows).ok
     finally:
         store.close()
+
+
+# ---- with the real model ------------------------------------------------------------------------------
+def records_for(bot: Bot, request_id: str) -> list[dict[str, Any]]:
+    assert bot.auditor is not None
+    return [r.data() for r in bot.auditor.store.records() if r.request_id == request_id]
+
+
+@pytest.mark.slow
+def test_ask_records_the_model_spans_and_cache_hits(real_bot: Bot) -> None:
+    q = "How often are eye exams needed?"
+    first = real_bot.ask(q, caller=Caller("mcp", "carol", "ask-1"))
+    again = real_bot.ask(q, caller=Caller("mcp", "carol", "ask-2"))  # an answer from the cache: recorded too
+    assert again is first
+    for rid in ("ask-1", "ask-2"):
+        (r,) = records_for(real_bot, rid)
+        assert (
+            r["face"] == "mcp" and r["user"] == "carol" and r["route"] == "answer" and r["mode"] == "hybrid"
+        )
+        assert r["model"] == real_bot.embedder.model_id and r["model"]
+        assert [(c["id"], c["start"], c["end"]) for c in r["citations"]] == [
+            (c.id, c.start, c.end) for c in first.citations
+        ]
+        assert r["question"] == q and r["rule_ids"] == [] and r["latency_ms"] > 0
+    dosing = real_bot.ask("grade 3 eye toxicity, what now?", caller=Caller("api", "carol", "ask-3"))
+    (r,) = records_for(real_bot, "ask-3")
+    assert dosing.route == "decision" and r["rule_ids"] and r["route"] == "decision"
+
+
+@pytest.mark.slow
+def test_ui_turns_and_cli_audit(real_bot: Bot, monkeypatch: Any) -> None:
+    import getpass
+
+    from bot.ui import ask_turn, ui_caller
+
+    turn = ask_turn(real_bot, "Is CK monitored?", [], ui_caller(None))
+    (r,) = records_for(real_bot, turn["request_id"])
+    assert r["face"] == "ui" and r["user"] == "anonymous" and turn["answer"]["route"] == r["route"]
+
+    assert real_bot.auditor is not None
+    before = real_bot.auditor.store.count()
+    env = {"FAQBOT_ROOT": str(real_bot.settings.root)}
+    code, _ = run_cli("ask", "--json", "Is CK monitored?", env=env, monkeypatch=monkeypatch)
+    assert code == 0 and real_bot.auditor.store.count() == before  # the CLI records only when asked
+    code, _ = run_cli("ask", "--audit", "--json", "Is CK monitored?", env=env, monkeypatch=monkeypatch)
+    assert code == 0
+    last = list(real_bot.auditor.store.records())[-1].data()
+    assert last["face"] == "cli" and last["user"] == getpass.getuser()
+    assert verify(real_bot.auditor.store.records()).ok
