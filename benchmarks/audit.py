@@ -1,6 +1,6 @@
 """What writing the audit record adds to an answer: ``bot.ask()`` p50 with audit off vs on, same run.
 
-    .venv/bin/python benchmarks/audit.py [--rounds 3] [--database-url postgresql://…] [--out …/audit.json]
+    .venv/bin/python benchmarks/audit.py [--rounds 3] [--questions N] [--database-url postgresql://…]
 
 One loaded bot (answer cache off, so every call answers), the distinct retrieval questions of
 evals/dev.jsonl and tests/data, asked interleaved: without a caller (not audited), with a caller into a
@@ -47,6 +47,7 @@ def summary(ms: list[float]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--questions", type=int, default=0, help="use only the first N questions (0: all)")
     parser.add_argument("--database-url", default=os.environ.get("FAQBOT_TEST_DATABASE_URL", ""))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "audit.json")
     args = parser.parse_args()
@@ -71,6 +72,7 @@ def main() -> int:
         return Caller("bench", "bench", uuid.uuid4().hex)
 
     qs = retrieval_questions()
+    qs = qs[: args.questions] if args.questions > 0 else qs
     for q in qs[:10]:  # warm-up
         bot.ask(q)
     for auditor in stores.values():

@@ -6,10 +6,8 @@ request has exactly one audit record; the chain verifies; feedback from both rep
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,7 +21,7 @@ import pytest
 from bot.audit import verify
 from bot.audit_store import PostgresStore
 from bot.core import Bot
-from tests.serving import free_port
+from tests.serving import free_port, nginx_in_front, start_replica, wait_ready
 
 CLIENTS = 32
 PER_CLIENT = 8  # 256 requests in all
@@ -39,37 +37,6 @@ QUESTIONS = (
     "How is hepatotoxicity managed?",
 )
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 512; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    upstream faqbot {{
-        server 127.0.0.1:{a} max_fails=1 fail_timeout=30s;
-        server 127.0.0.1:{b} max_fails=1 fail_timeout=30s;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://faqbot;
-            proxy_next_upstream error timeout;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 120s;
-            add_header X-Upstream $upstream_addr always;
-        }}
-    }}
-}}
-"""
-
 
 @dataclass
 class Result:
@@ -80,25 +47,49 @@ class Result:
     detail: str = ""
 
 
-def nginx_binary() -> str:
-    found = os.environ.get("FAQBOT_TEST_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
-    assert Path(found).exists(), (
-        "nginx is not installed: run `bash scripts/services.sh install` (scripts/test.sh does)"
-    )
-    return found
+def run_load(base: str, victim: subprocess.Popen[str]) -> tuple[list[Result], list[int], float]:
+    """32 clients x 8 requests (ask, decide, and feedback on some answers) through ``base``; ``victim`` is
+    killed (SIGKILL, no goodbye) once KILL_AFTER requests have completed."""
+    results: list[Result] = []
+    lock = threading.Lock()
+    killed_at: list[int] = []
 
+    def record(r: Result) -> None:
+        with lock:
+            results.append(r)
+            if len(results) >= KILL_AFTER and not killed_at:
+                killed_at.append(len(results))
+                victim.send_signal(signal.SIGKILL)
 
-def wait_ready(base: str, proc: subprocess.Popen[str], seconds: float = 240) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"replica exited: {proc.stdout.read() if proc.stdout else ''}"
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"{base} did not become ready")
+    def client(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=120) as c:
+            for j in range(PER_CLIENT):
+                if (k + j) % 3 == 2:
+                    kind, resp = (
+                        "decide",
+                        c.post("/api/decide", json={"reaction": "ocular", "grade": 1 + j % 4}),
+                    )
+                else:
+                    kind, resp = (
+                        "ask",
+                        c.post("/api/ask", json={"question": QUESTIONS[(k * 3 + j) % len(QUESTIONS)]}),
+                    )
+                rid = resp.headers.get("x-request-id", "")
+                record(
+                    Result(kind, resp.status_code, rid, resp.headers.get("x-upstream", ""), resp.text[:200])
+                )
+                if resp.status_code == 200 and j % 4 == 1:
+                    fb = c.post(
+                        "/api/feedback",
+                        json={"question": "q", "rating": "up", "request_id": rid, "comment": f"c{k}-{j}"},
+                    )
+                    record(Result("feedback", fb.status_code, rid, fb.headers.get("x-upstream", "")))
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        for f in [pool.submit(client, k) for k in range(CLIENTS)]:
+            f.result()
+    return results, killed_at, time.monotonic() - t0
 
 
 @pytest.mark.slow
@@ -117,93 +108,18 @@ def test_two_replicas_behind_nginx_survive_a_killed_replica(
         "MKL_NUM_THREADS": "1",
     }
     replicas: dict[str, subprocess.Popen[str]] = {}
-    nginx: subprocess.Popen[str] | None = None
     try:
         for name, port in ports.items():
-            replicas[name] = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--no-rebuild"],
-                env=env,
-                cwd=root,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
+            replicas[name] = start_replica(root, port, env)
         for name, port in ports.items():
             wait_ready(f"http://127.0.0.1:{port}", replicas[name])
-
-        front = free_port()
-        conf = tmp_path / "nginx.conf"
-        user = "user root;" if os.geteuid() == 0 else ""
-        conf.write_text(NGINX_CONF.format(tmp=tmp_path, a=ports["a"], b=ports["b"], port=front, user=user))
-        nginx = subprocess.Popen(
-            [nginx_binary(), "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        base = f"http://127.0.0.1:{front}"
-        deadline = time.monotonic() + 20
-        while True:
-            assert nginx.poll() is None, (tmp_path / "error.log").read_text()
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "nginx did not come up"
-            time.sleep(0.1)
-
-        results: list[Result] = []
-        lock = threading.Lock()
-        done = threading.Event()
-        killed_at: list[int] = []
-
-        def record(r: Result) -> None:
-            with lock:
-                results.append(r)
-                if len(results) >= KILL_AFTER and not killed_at:
-                    killed_at.append(len(results))
-                    replicas["a"].send_signal(signal.SIGKILL)  # mid-load, no goodbye
-                    done.set()
-
-        def client(k: int) -> None:
-            with httpx.Client(base_url=base, timeout=120) as c:
-                for j in range(PER_CLIENT):
-                    if (k + j) % 3 == 2:
-                        kind, resp = (
-                            "decide",
-                            c.post("/api/decide", json={"reaction": "ocular", "grade": 1 + j % 4}),
-                        )
-                    else:
-                        q = QUESTIONS[(k * 3 + j) % len(QUESTIONS)]
-                        kind, resp = "ask", c.post("/api/ask", json={"question": q})
-                    rid = resp.headers.get("x-request-id", "")
-                    record(
-                        Result(
-                            kind, resp.status_code, rid, resp.headers.get("x-upstream", ""), resp.text[:200]
-                        )
-                    )
-                    if resp.status_code == 200 and j % 4 == 1:
-                        fb = c.post(
-                            "/api/feedback",
-                            json={"question": "q", "rating": "up", "request_id": rid, "comment": f"c{k}-{j}"},
-                        )
-                        record(Result("feedback", fb.status_code, rid, fb.headers.get("x-upstream", "")))
-
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            for f in [pool.submit(client, k) for k in range(CLIENTS)]:
-                f.result()
-        seconds = time.monotonic() - t0
+        with nginx_in_front(tmp_path, list(ports.values())) as base:
+            results, killed_at, seconds = run_load(base, replicas["a"])
     finally:
-        if nginx is not None:
-            nginx.terminate()
-            nginx.wait(timeout=20)
         for proc in replicas.values():
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=30)
-
     a_addr, b_addr = f"127.0.0.1:{ports['a']}", f"127.0.0.1:{ports['b']}"
     answers = [r for r in results if r.kind != "feedback"]
     answered = [r for r in answers if r.status == 200]
@@ -212,7 +128,7 @@ def test_two_replicas_behind_nginx_survive_a_killed_replica(
         f"\n{len(results)} requests in {seconds:.1f} s through nginx; replica A killed after {killed_at}; "
         f"{len(failed)} failed (in flight on A); served by {Counter(r.upstream for r in results)}"
     )
-    assert killed_at and done.is_set()
+    assert killed_at
     assert len(answers) == CLIENTS * PER_CLIENT
     # Only requests in flight on the killed replica fail: at most one per client, each a 502 naming A.
     assert len(failed) <= CLIENTS
