@@ -37,6 +37,7 @@ ADVISORY_KEY = 0x6661_7162_6F74_0013  # "faqbot" + issue 13
 CONNECT_TIMEOUT_S = 3
 STATEMENT_TIMEOUT_MS = 5000
 RECONNECT_BACKOFF_S = 1.0
+MAX_BATCH = 256  # most records one group commit writes
 
 
 class AuditStoreError(FaqbotError):
@@ -262,10 +263,27 @@ class SQLiteStore:
 
 
 # ---- PostgreSQL -------------------------------------------------------------------------------------
+@dataclass
+class _Pending:
+    """An append waiting for its group commit."""
+
+    kind: str
+    request_id: str
+    body: str
+    done: bool = False
+    record: AuditRecord | None = None
+    error: AuditStoreError | None = None
+
+
 class PostgresStore:
     """Records in PostgreSQL (psycopg 3). One connection per store, used under a lock; appends take a
-    transaction-level advisory lock, so every replica appends to the same chain in turn. A connection
-    lost mid-run is dropped and reopened on the next call (at most once per second while it stays down).
+    transaction-level advisory lock, so every replica appends to the same chain in turn.
+
+    Group commit: appends that arrive while another is being written queue up, and the next writer writes
+    them all in one transaction (one lock, one WAL flush), up to MAX_BATCH. Each caller still returns
+    only once its own record is committed, so concurrency does not queue every request behind one flush
+    each. A connection lost mid-run is dropped and reopened on the next call (at most once per second
+    while it stays down).
     """
 
     backend = "postgresql"
@@ -273,7 +291,10 @@ class PostgresStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.where = redact_url(url)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._writer = threading.Lock()  # the one thread writing a batch
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
         self._conn: Any = None
         self._failed_at = 0.0
         with self._lock:
@@ -360,15 +381,48 @@ class PostgresStore:
         return record
 
     def append(self, kind: str, request_id: str, body: dict[str, Any]) -> AuditRecord:
-        text = canonical(body)
+        item = _Pending(kind, request_id, canonical(body))
+        with self._queue_lock:
+            self._queue.append(item)
+        with self._writer:
+            while not item.done:  # nobody wrote it while we waited: write what is queued, ours included
+                with self._queue_lock:
+                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                self._write(batch)
+        if item.error is not None:
+            raise item.error
+        assert item.record is not None
+        return item.record
 
-        def job(conn: Any) -> AuditRecord:
+    def _write(self, batch: list[_Pending]) -> None:
+        def job(conn: Any) -> list[AuditRecord]:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
-                return self._append_in(conn, kind, request_id, text)
+                row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+                records = []
+                for p in batch:
+                    seq += 1
+                    at = utc_now()
+                    digest = seal(seq, at, p.kind, p.request_id, prev, p.body)
+                    records.append(AuditRecord(seq, at, p.kind, p.request_id, p.body, prev, digest))
+                    prev = digest
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO audit_log ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        [(r.seq, r.at, r.kind, r.request_id, r.body, r.prev_hash, r.hash) for r in records],
+                    )
+            return records
 
-        record: AuditRecord = self._run("write to", job)
-        return record
+        try:
+            written: list[AuditRecord] = self._run("write to", job)
+        except Exception as exc:  # every waiter of the batch gets the error (and counts its failure)
+            error = exc if isinstance(exc, AuditStoreError) else AuditStoreError(f"audit write failed: {exc}")
+            for p in batch:
+                p.error, p.done = error, True
+            return
+        for p, r in zip(batch, written, strict=True):
+            p.record, p.done = r, True
 
     def records(self, since: str | None = None) -> Iterator[AuditRecord]:
         # Its own connection and a server-side cursor: an export streams in batches, in constant memory,
