@@ -37,6 +37,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-client", type=int, default=4, help="requests per client per phase")
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="ALTER DATABASE … SET synchronous_commit = off for the benchmark's database (see docs/deployment.md)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("FAQBOT_TEST_DATABASE_URL", ""))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "replicas.json")
     args = parser.parse_args()
@@ -58,6 +63,8 @@ def main() -> int:
     db = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db}"')
+        if args.async_commit:
+            conn.execute(f'ALTER DATABASE "{db}" SET synchronous_commit = off')
     url = f"{args.database_url.rpartition('/')[0]}/{db}"
     common = {"FAQBOT_CACHE_SIZE": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     variants = {"on": {**common, "FAQBOT_DATABASE_URL": url}, "off": {**common, "FAQBOT_AUDIT": "0"}}
@@ -139,6 +146,7 @@ def main() -> int:
         "lost": lost,
         "duplicated": duplicated,
         "chain_verifies": chain_ok,
+        "synchronous_commit": "off" if args.async_commit else "on",
     }
     result["ratio_p50"] = result["ms"]["on"]["p50"] / result["ms"]["off"]["p50"]
     print(
