@@ -84,6 +84,19 @@ def _parse_batch_line(line: str) -> tuple[str, list[str] | None]:
     return line, None
 
 
+def _cli_caller(args: argparse.Namespace) -> Any:
+    """A Caller (face 'cli', the OS user, a fresh id) with ``--audit``; None otherwise: the CLI writes
+    audit records only when asked."""
+    if not getattr(args, "audit", False):
+        return None
+    import getpass
+    import uuid
+
+    from bot.records import Caller
+
+    return Caller("cli", getpass.getuser(), uuid.uuid4().hex)
+
+
 def cmd_ask(args: argparse.Namespace, out: TextIO, inp: TextIO) -> int:
     from bot.core import load_bot
 
@@ -96,14 +109,14 @@ def cmd_ask(args: argparse.Namespace, out: TextIO, inp: TextIO) -> int:
                 continue
             try:
                 question, history = _parse_batch_line(line)
-                payload = bot.ask(question, history).to_dict()
+                payload = bot.ask(question, history, caller=_cli_caller(args)).to_dict()
             except FaqbotError as exc:
                 payload = {"line": lineno, "error": str(exc)}
                 status = 1
             out.write(json.dumps(payload, ensure_ascii=False) + "\n")
             out.flush()
         return status
-    answer = bot.ask(args.question, args.history or None)
+    answer = bot.ask(args.question, args.history or None, caller=_cli_caller(args))
     if args.json:
         out.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
     else:
@@ -115,7 +128,12 @@ def cmd_settings(args: argparse.Namespace, out: TextIO) -> int:
     current = Settings.from_env()
     for var, _default, doc in Settings.describe():
         name = var.removeprefix("FAQBOT_").lower()
-        out.write(f"{var}={getattr(current, name)}\n    {doc}\n")
+        value = getattr(current, name)
+        if name == "database_url" or name == "audit_hash_key" or name == "auth_users":
+            from bot.audit_store import redact_url
+
+            value = redact_url(str(value)) if name == "database_url" else "***" if value else ""
+        out.write(f"{var}={value}\n    {doc}\n")
     return 0
 
 
@@ -134,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the JSON contract")
     p.add_argument("--history", action="append", metavar="TURN", help="an earlier question (repeatable)")
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
+    p.add_argument("--audit", action="store_true", help="append an audit record per answer (face 'cli')")
 
     sub.add_parser("settings", help="print every setting, its value and its environment variable")
 
@@ -181,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 above this, for lower-is-better metrics such as latency_p95_ms (repeatable)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    from bot.audit_cli import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -214,6 +237,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, inp: Text
             from bot.evaluation import cli_eval
 
             return int(cli_eval(args, out))
+        if args.command in ("audit", "feedback"):
+            from bot import audit_cli
+
+            if args.command == "audit":
+                return audit_cli.cli_audit(args, out)
+            return audit_cli.cli_feedback(args, out)
     except FaqbotError as exc:
         print(f"faqbot: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

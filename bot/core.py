@@ -24,6 +24,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.answer import Thresholds
+    from bot.audit import Auditor
 
 log = logging.getLogger("faqbot")
 NOTICE_MARKER = "Research Use Only"
@@ -83,6 +84,9 @@ class Bot:
         self._cache_lock = threading.Lock()
         self._generation = 0
         self._by_id: dict[str, Chunk] = {}
+        self.auditor: Auditor | None = None  # open_audit(): by the server at start, else on first use
+        self._audit_lock = threading.Lock()
+        self._provenance: dict[str, Any] | None = None
 
     # ---- loading -------------------------------------------------------------------------------------
     @property
@@ -127,6 +131,75 @@ class Bot:
         with self._cache_lock:
             self._cache.clear()
             self._generation += 1
+        self._provenance = None
+
+    # ---- audit trail (issue 13) ----------------------------------------------------------------------
+    def open_audit(self) -> Auditor | None:
+        """Open the audit store named by the settings (None when ``audit`` is off). Idempotent.
+        Raises AuditStoreError (naming the database URL without its password) when it cannot be opened."""
+        if not self.settings.audit:
+            return None
+        with self._audit_lock:
+            if self.auditor is None:
+                from bot.audit import Auditor
+
+                self.auditor = Auditor.from_settings(self.settings)
+                self.auditor.maybe_prune()
+            return self.auditor
+
+    def provenance(self) -> dict[str, Any]:
+        """The versions an answer rests on: corpus files' and rule file's sha256, model id, faqbot version."""
+        p = self._provenance
+        if p is None:
+            from bot import __version__
+            from bot.audit import file_sha256
+            from bot.dose.rules import RULES_FILENAME
+
+            s = self.settings
+            if self.docs:
+                corpus = {d.source: d.sha256 for d in self.docs}
+            else:
+                from bot.corpus import load_corpus
+
+                corpus = {d.source: d.sha256 for d in load_corpus(s.corpus_path, s.root)}
+            p = {
+                "corpus_sha256": corpus,
+                "rules_sha256": file_sha256(s.corpus_path / RULES_FILENAME),
+                "model": self.embedder.model_id or None,
+                "version": __version__,
+            }
+            self._provenance = p
+        return p
+
+    def _audit(
+        self,
+        caller: Caller | None,
+        answer: Answer,
+        history: Sequence[str],
+        started: float,
+        mode: str | None = None,
+        facts: dict[str, Any] | None = None,
+    ) -> None:
+        if caller is None or not self.settings.audit:
+            return
+        auditor = self.auditor
+        if auditor is None:
+            from bot.audit import AuditWriteError
+            from bot.audit_store import AuditStoreError
+
+            try:  # servers open the store at start (faqbot serve fails there); a library user here
+                auditor = self.open_audit()
+            except AuditStoreError as exc:
+                log.error("faqbot: audit record %s not written: %s", caller.request_id, exc)
+                if self.settings.audit_required:
+                    raise AuditWriteError(f"the audit record could not be written: {exc}") from None
+                return
+            if auditor is None:
+                return
+        latency = (time.perf_counter() - started) * 1000.0
+        rules = self.dose.rules if self.dose is not None else None
+        body = auditor.answer_body(caller, answer, history, latency, self.provenance(), rules, mode, facts)
+        auditor.record_answer(caller, body)
 
     def build(self, progress: bool = False) -> _Built:
         """Chunk the corpus, embed and write the index atomically (does not need a loaded index)."""
@@ -188,7 +261,9 @@ class Bot:
     ) -> Answer:
         """Answer, decide, clarify or abstain. Raises QuestionError for empty/too long/non-text input.
 
-        ``caller`` names the face and user for the audit trail (issue 13; not recorded yet)."""
+        With a ``caller`` (the face, user and request id) an audit record is appended before returning;
+        AuditWriteError when it cannot be and ``audit_required`` is on."""
+        started = time.perf_counter()
         self._require()
         s = self.settings
         q = check_question(question, s.max_question_chars)
@@ -199,8 +274,10 @@ class Bot:
                 hit = self._cache.get(key)
                 if hit is not None:
                     self._cache.move_to_end(key)
-                    return hit
                 generation = self._generation
+            if hit is not None:
+                self._audit(caller, hit, hist, started, mode)
+                return hit
         answer = self._answer(q, hist, mode)
         if s.cache_size > 0:
             with self._cache_lock:
@@ -208,6 +285,7 @@ class Bot:
                     self._cache[key] = answer
                     while len(self._cache) > s.cache_size:
                         self._cache.popitem(last=False)
+        self._audit(caller, answer, hist, started, mode)
         return answer
 
     @functools.cached_property
@@ -265,10 +343,14 @@ class Bot:
 
     def decide(self, facts: Facts, caller: Caller | None = None) -> Answer:
         """A dose decision from structured facts (the UI form, ``POST /api/decide``): route decision,
-        no_rule or clarify. Needs no model or index: the rule file is loaded on first use if needed."""
+        no_rule or clarify. Needs no model or index: the rule file is loaded on first use if needed.
+        With a ``caller`` an audit record is appended (see :meth:`ask`)."""
+        started = time.perf_counter()
         if self.dose is None:
             self.dose = load_router(self.settings)
-        return self.dose.decide(facts)
+        answer = self.dose.decide(facts)
+        self._audit(caller, answer, (), started, facts=answer.facts_dict())
+        return answer
 
     def passage(self, chunk_id: str) -> Citation:
         """A chunk by id, as a citation (n=0). KeyError-free: raises FaqbotError naming the id."""

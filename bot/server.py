@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import threading
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,8 +33,10 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from bot.audit import AuditWriteError
 from bot.core import Bot
 from bot.errors import FaqbotError, SettingsError
+from bot.records import Caller
 from bot.settings import Settings
 
 log = logging.getLogger("faqbot")
@@ -296,6 +299,36 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class RequestId:
+    """Gives every HTTP request a fresh id (``scope["faqbot.request_id"]``), returned as ``X-Request-ID``
+    and written in its audit record. Client-sent ids are not trusted (they could collide)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex
+        scope["faqbot.request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def request_caller(request: Request, security: Security, face: str = "api") -> Caller:
+    """The audit Caller of a request: authenticated or proxy-header user (else anonymous) and its id."""
+    client = None if request.client is None else (request.client.host, request.client.port)
+    user = security.identify(request.headers, client) or "anonymous"
+    rid = str(request.scope.get("faqbot.request_id") or uuid.uuid4().hex)
+    return Caller(face, user, rid)
+
+
 # ---- request bodies ----
 class AskBody(BaseModel):
     """A question, with earlier questions of the conversation for follow-ups."""
@@ -330,6 +363,9 @@ class FeedbackBody(BaseModel):
     history: list[StrictStr] = Field(default_factory=list, max_length=100)
     citations: list[StrictStr] = Field(default_factory=list, max_length=100)
     comment: StrictStr = ""
+    request_id: StrictStr = Field(
+        default="", max_length=64, description="the X-Request-ID of the answer rated (links the audit record)"
+    )
 
 
 class ExportBody(BaseModel):
@@ -393,7 +429,8 @@ def create_app(
     state = load_state or LoadState()
     if view is None:
         view = render.SourceView.from_corpus(bot.settings.corpus_path, bot.settings.root)
-    feedback = FeedbackLog(s.resolve(s.feedback_path))
+    auditor = bot.open_audit()  # AuditStoreError (URL without password) when the store cannot be opened
+    feedback = FeedbackLog(s.resolve(s.feedback_path), store=auditor)
 
     def err(status: int, code: str, message: str) -> JSONResponse:
         return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
@@ -458,24 +495,39 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    def unrecorded(exc: AuditWriteError) -> JSONResponse:
+        return err(503, "audit_unavailable", str(exc))
+
     @app.get("/readyz", tags=["service"], summary="Ready: the index is loaded (503 while loading)")
     def readyz() -> Any:
-        return require_ready() or {"status": "ready", "chunks": len(bot.index.chunks)}
+        not_ready = require_ready()
+        if not_ready:
+            return not_ready
+        body: dict[str, Any] = {"status": "ready", "chunks": len(bot.index.chunks)}
+        if auditor is not None:
+            body["audit"] = auditor.check()
+            if auditor.required and not body["audit"]["ok"]:
+                return JSONResponse({**body, "status": "audit_unavailable"}, status_code=503)
+        return body
 
     @app.post("/api/ask", tags=["api"], summary="Answer a question (the Answer JSON)")
-    def api_ask(body: AskBody) -> Any:
+    def api_ask(body: AskBody, request: Request) -> Any:
         not_ready = require_ready()
         if not_ready:
             return not_ready
         try:
-            return bot.ask(body.question, body.history).to_dict()
+            return bot.ask(body.question, body.history, caller=request_caller(request, security)).to_dict()
+        except AuditWriteError as exc:
+            return unrecorded(exc)
         except FaqbotError as exc:
             return err(422, "invalid_question", str(exc))
 
     @app.post("/api/decide", tags=["api"], summary="Dose decision from structured facts (the Answer JSON)")
-    def api_decide(body: DecideBody) -> Any:
+    def api_decide(body: DecideBody, request: Request) -> Any:
         try:
-            return decide_dict(bot, body.model_dump())
+            return decide_dict(bot, body.model_dump(), request_caller(request, security))
+        except AuditWriteError as exc:
+            return unrecorded(exc)
         except FaqbotError as exc:
             return err(422, "invalid_facts", str(exc))
 
@@ -496,7 +548,7 @@ def create_app(
     @app.post(
         "/api/feedback",
         tags=["api"],
-        summary="Save a thumbs up/down (appended to a JSONL file)",
+        summary="Save a thumbs up/down on an answer (to the audit store, linked to its request_id)",
         status_code=201,
     )
     def api_feedback(body: FeedbackBody, request: Request) -> Any:
@@ -511,10 +563,15 @@ def create_app(
                 tuple(body.citations),
                 body.comment,
                 user or None,
+                body.request_id,
+                "api",
             )
         except FaqbotError as exc:
             return err(422, "invalid_feedback", str(exc))
-        feedback.append(entry)
+        try:
+            feedback.append(entry)
+        except AuditWriteError as exc:
+            return unrecorded(exc)
         return {"status": "saved"}
 
     @app.post("/api/export", tags=["api"], summary="A conversation as Markdown with its citations")
@@ -566,10 +623,12 @@ def create_app(
     cds_paths = (re.compile(r"/cds-services(?:/[A-Za-z0-9._~-]+(?:/feedback)?)?"),)
     app.add_middleware(Auth, security=security, delegated=cds_paths if verifier is not None else ())
     app.add_middleware(SecurityHeaders, frame_ancestors=security.frame_ancestors)
+    app.add_middleware(RequestId)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(security.origins),
         allow_methods=["GET", "POST"],
+        expose_headers=["X-Request-ID"],
         allow_headers=["*"],  # only allow-listed origins get this far; Gradio sends its own headers
         allow_credentials="*" not in security.origins,
         max_age=600,
@@ -636,6 +695,7 @@ def cli_serve(args: argparse.Namespace) -> int:
         root_path=check_root_path(args.root_path if args.root_path is not None else s.root_path),
     )
     bot = Bot(s)
+    bot.open_audit()  # fails now, naming the database (without its password), if it is unreachable
     state = LoadState()
     app = create_app(bot, load_state=state)
     config = uvicorn.Config(

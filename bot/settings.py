@@ -92,7 +92,44 @@ class Settings:
     frame_ancestors: str = _doc("CSP frame-ancestors for iframe embedding.", "'self'")
     max_body_bytes: int = _doc("Largest accepted HTTP request body, in bytes.", 65536)
     concurrency: int = _doc("Gradio queue concurrency limit.", 8)
-    feedback_path: Path = _doc("JSONL file where thumbs feedback is appended.", Path("feedback.jsonl"))
+    feedback_path: Path = _doc(
+        "JSONL file of thumbs feedback: written only when the audit store is off (FAQBOT_AUDIT=0); else "
+        "feedback goes to the audit store and `faqbot feedback export` writes this format.",
+        Path("feedback.jsonl"),
+    )
+    # --- issue 13: audit trail and storage ---
+    audit: bool = _doc(
+        "Append an audit record for every answer a face asks for (API, UI, CDS Hooks, MCP; the CLI with "
+        "--audit) and store feedback in the same store.",
+        True,
+    )
+    audit_required: bool = _doc(
+        "When an audit record cannot be written: off (default) log it, count it on /readyz and answer "
+        "anyway; on: fail the request with 503 instead of answering unrecorded.",
+        False,
+    )
+    audit_redaction: str = _doc(
+        "What audit and feedback records keep of questions, history and answer text: 'full', 'hashed' "
+        "(SHA-256, or HMAC-SHA256 with FAQBOT_AUDIT_HASH_KEY; answer text dropped) or 'dropped'.",
+        "full",
+    )
+    audit_hash_key: str = _doc(
+        "Secret key for 'hashed' redaction (HMAC), so short questions cannot be guessed from their hash.", ""
+    )
+    audit_retention_days: float = _doc(
+        "Delete audit records older than this many days (0: keep forever); a pruning record is appended.",
+        0.0,
+    )
+    data_dir: Path = _doc(
+        "Folder of faqbot's own data (the SQLite audit store audit.sqlite3); relative to root. Must not be "
+        "inside a tracked path (.faqbot-data/ is in .gitignore).",
+        Path(".faqbot-data"),
+    )
+    database_url: str = _doc(
+        "postgresql://user:password@host:port/db: keep audit records and feedback in PostgreSQL (several "
+        "replicas share one chain); empty: SQLite in data_dir.",
+        "",
+    )
     # --- issue 12: CDS Hooks service and MCP server ---
     cds_public_url: str = _doc(
         "Absolute URL of faqbot's UI as EHR users reach it (e.g. https://intranet.example.org/dosing), used "

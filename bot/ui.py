@@ -20,6 +20,7 @@ from bot import render
 from bot.core import Bot
 from bot.errors import FaqbotError
 from bot.feedback import Feedback, FeedbackLog
+from bot.records import Caller
 from bot.render import SourceView
 
 NOT_READY = "the index is still loading; try again in a moment"
@@ -125,16 +126,24 @@ def history_of(turns: Sequence[dict[str, Any]]) -> list[str]:
     return [t["question"] for t in turns if t.get("answer") is not None]
 
 
-def ask_turn(bot: Bot, question: str, turns: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def ui_caller(request: gr.Request | None) -> Caller:
+    """The audit Caller of a UI event: Gradio's authenticated user (else anonymous), a fresh request id."""
+    return Caller("ui", getattr(request, "username", None) or "anonymous", uuid.uuid4().hex)
+
+
+def ask_turn(
+    bot: Bot, question: str, turns: Sequence[dict[str, Any]], caller: Caller | None = None
+) -> dict[str, Any]:
     """One chat turn: the question and its Answer JSON, or the error that stopped it."""
     question = question if isinstance(question, str) else ""
+    rid = caller.request_id if caller else ""
     try:
         if not bot.ready:
             raise FaqbotError(NOT_READY)
-        answer = bot.ask(question, history_of(turns)).to_dict()
+        answer = bot.ask(question, history_of(turns), caller=caller).to_dict()
     except FaqbotError as exc:
-        return {"question": question, "answer": None, "error": str(exc)}
-    return {"question": answer["question"], "answer": answer, "error": None}
+        return {"question": question, "answer": None, "error": str(exc), "request_id": rid}
+    return {"question": answer["question"], "answer": answer, "error": None, "request_id": rid}
 
 
 def messages(turns: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
@@ -211,7 +220,7 @@ def facts_from_form(
     }
 
 
-def decide_dict(bot: Bot, values: dict[str, Any]) -> dict[str, Any]:
+def decide_dict(bot: Bot, values: dict[str, Any], caller: Caller | None = None) -> dict[str, Any]:
     """``Bot.decide`` on facts given as JSON-like values, as the JSON contract (needs no model or index).
 
     Raises FactError naming an unknown fact, reaction or a mistyped value.
@@ -220,7 +229,7 @@ def decide_dict(bot: Bot, values: dict[str, Any]) -> dict[str, Any]:
 
     rules = getattr(bot.dose, "rules", None)
     facts = Facts.from_mapping(values, rules.reaction_names() if rules is not None else None)
-    return bot.decide(facts).to_dict()
+    return bot.decide(facts, caller=caller).to_dict()
 
 
 # ---- the Blocks ------------------------------------------------------------------------------------
@@ -244,8 +253,8 @@ def build_ui(
         download = gr.DownloadButton(value=str(path) if path else None, visible=path is not None)
         return (messages(turns), turns, "", *buttons, download)
 
-    def respond(question: str, turns: list[dict[str, Any]]) -> tuple[Any, ...]:
-        return chat_outputs([*turns, ask_turn(bot, question, turns)])
+    def respond(question: str, turns: list[dict[str, Any]], request: gr.Request) -> tuple[Any, ...]:
+        return chat_outputs([*turns, ask_turn(bot, question, turns, ui_caller(request))])
 
     def clear() -> tuple[Any, ...]:
         return chat_outputs([])
@@ -259,22 +268,37 @@ def build_ui(
         if rating is None:
             return
         user = getattr(request, "username", None)
-        fb = Feedback.of(turns[k]["answer"], rating, history_of(turns[:k]), user)
-        feedback.append(fb)
-
-    def decide_form(*values: Any) -> str:
+        fb = Feedback.of(
+            turns[k]["answer"], rating, history_of(turns[:k]), user, turns[k].get("request_id", ""), "ui"
+        )
         try:
-            return render.answer_html(decide_dict(bot, facts_from_form(*values)))
+            feedback.append(fb)
+        except FaqbotError as exc:  # the audit store is required and down
+            raise gr.Error(str(exc)) from None
+
+    def decide_form(
+        reaction: Any,
+        grade: Any,
+        symptomatic: Any,
+        scar: Any,
+        cpk: Any,
+        creat: Any,
+        aki: Any,
+        request: gr.Request,
+    ) -> str:
+        values = (reaction, grade, symptomatic, scar, cpk, creat, aki)
+        try:
+            return render.answer_html(decide_dict(bot, facts_from_form(*values), ui_caller(request)))
         except (FaqbotError, TypeError, ValueError) as exc:
             return render.error_html(str(exc))
 
     # ---- public API endpoints (JSON contract) ----
-    def ask(question: str, history: list[str] | None = None) -> dict[str, Any]:
+    def ask(question: str, history: list[str] | None = None, request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
         """Answer a question (with earlier questions as history): the Answer JSON."""
         if not bot.ready:
             raise gr.Error(NOT_READY)
         try:
-            result: dict[str, Any] = bot.ask(question, history).to_dict()
+            result: dict[str, Any] = bot.ask(question, history, caller=ui_caller(request)).to_dict()
         except FaqbotError as exc:
             raise gr.Error(str(exc)) from None
         return result
@@ -287,6 +311,7 @@ def build_ui(
         cpk_uln: float | None = None,
         creatinine_baseline: float | None = None,
         aki: bool | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
     ) -> dict[str, Any]:
         """Dose decision from structured facts: the Answer JSON (decision, no_rule or clarify)."""
         facts = {
@@ -299,7 +324,7 @@ def build_ui(
             "aki": aki,
         }
         try:
-            return decide_dict(bot, facts)
+            return decide_dict(bot, facts, ui_caller(request))
         except FaqbotError as exc:
             raise gr.Error(str(exc)) from None
 

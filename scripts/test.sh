@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --dev
 export HF_HUB_OFFLINE=1
+# A throwaway PostgreSQL on 127.0.0.1 (and Debian's nginx) for the audit-store and replica tests; stopped on exit.
+services_dir=$(mktemp -d /tmp/faqbot-services.XXXXXX)
+trap 'bash scripts/services.sh stop "$services_dir"' EXIT
+services_env=$(bash scripts/services.sh start "$services_dir")
+eval "$services_env"
 .venv/bin/ruff check bot tests benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

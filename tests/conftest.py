@@ -54,3 +54,42 @@ def real_bot(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("realbot")
     shutil.copytree(ROOT / "corpus", root / "corpus")
     return load_bot(Settings(root=root))
+
+
+# ---- PostgreSQL (issue 13): the throwaway cluster scripts/test.sh starts, or one started here -----------
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """The URL of a running PostgreSQL: FAQBOT_TEST_DATABASE_URL (scripts/test.sh starts one with
+    scripts/services.sh), else a throwaway cluster started here with the same script (stopped at the end)."""
+    import subprocess
+
+    url = os.environ.get("FAQBOT_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    folder = tmp_path_factory.mktemp("postgres") / "cluster"
+    script = str(ROOT / "scripts" / "services.sh")
+    done = subprocess.run(["bash", script, "start", str(folder)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"scripts/services.sh start failed:\n{done.stderr}"
+    env = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    os.environ.setdefault("FAQBOT_TEST_NGINX", env.get("FAQBOT_TEST_NGINX", ""))
+    try:
+        yield env["FAQBOT_TEST_DATABASE_URL"]
+    finally:
+        subprocess.run(["bash", script, "stop", str(folder)], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def pg_url(postgres_server: str):
+    """A fresh, empty database on the test cluster for one test (dropped afterwards)."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_server.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

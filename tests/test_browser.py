@@ -206,23 +206,20 @@ def test_source_math_and_links_show_as_written(page: Page) -> None:
     page.shot("01_source")
 
 
-def test_thumbs_feedback_and_export(page: Page, server: dict[str, Any]) -> None:
+def test_thumbs_feedback_and_export(page: Page, server: dict[str, Any], real_bot: Bot) -> None:
     page.ask("How often are eye exams needed?")
-    before = (
-        len(server["feedback"].read_text(encoding="utf-8").splitlines()) if server["feedback"].exists() else 0
-    )
+    auditor = real_bot.auditor  # feedback goes to the audit store, linked to the answer's request id
+    assert auditor is not None
+    before = len(list(auditor.feedback()))
     page.page.locator("#fb-chat button[aria-label='Like']").last.click()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if (
-            server["feedback"].exists()
-            and len(server["feedback"].read_text(encoding="utf-8").splitlines()) > before
-        ):
-            break
+    while time.monotonic() < deadline and len(list(auditor.feedback())) == before:
         time.sleep(0.1)
-    last = json.loads(server["feedback"].read_text(encoding="utf-8").splitlines()[-1])
+    last = list(auditor.feedback())[-1]
     assert last["rating"] == "up" and last["question"] == "How often are eye exams needed?"
-    assert last["citations"]
+    assert last["citations"] and last["face"] == "ui"
+    answered = [r for r in auditor.store.records() if r.request_id == last["request_id"]]
+    assert [r.kind for r in answered] == ["answer", "feedback"]
     with page.page.expect_download() as download:
         page.page.click("#fb-export")
     saved = Path(download.value.path())

@@ -170,6 +170,12 @@ def test_approximate_index_returns_the_same_top_hit_as_exact_on_the_seed(project
     loaded = ix.read_index(project / "approx")
     a, b = HybridSearcher(exact.chunks, exact.faiss_index), HybridSearcher(loaded.chunks, loaded.faiss_index)
     encode = hash_encoder()
-    for question in ("eye exam schedule", "CPK 10x ULN creatinine", "skin rash grade 3", "RAMP-201 rate", "CAS number"):
+    for question in (
+        "eye exam schedule",
+        "CPK 10x ULN creatinine",
+        "skin rash grade 3",
+        "RAMP-201 rate",
+        "CAS number",
+    ):
         vec = encode([question])[0]
         assert a.search(question, vec, 1)[0].chunk.id == b.search(question, vec, 1)[0].chunk.id

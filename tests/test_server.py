@@ -268,6 +268,7 @@ def live(real_bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[An
     settings = replace(real_bot.settings, feedback_path=feedback)
     with TestClient(create_app(real_bot, settings), raise_server_exceptions=False) as c:
         c.feedback_path = feedback  # type: ignore[attr-defined]
+        c.app_bot = real_bot  # type: ignore[attr-defined]
         yield c
 
 
@@ -338,8 +339,9 @@ def test_feedback_and_export(live: Any) -> None:
         json={"question": a["question"], "rating": "up", "citations": [a["citations"][0]["id"]]},
     )
     assert r.status_code == 201
-    saved = [json.loads(line) for line in live.feedback_path.read_text(encoding="utf-8").splitlines()]
+    saved = list(live.app_bot.auditor.feedback())  # feedback goes to the audit store (issue 13)
     assert saved[-1]["rating"] == "up" and saved[-1]["citations"] == [a["citations"][0]["id"]]
+    assert not live.feedback_path.exists()
     r = live.post("/api/feedback", json={"question": "q", "rating": "meh"})
     assert r.status_code == 422 and error_of(r)["code"] == "invalid_feedback"
     md = live.post("/api/export", json={"answers": [a]})

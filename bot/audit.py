@@ -1,0 +1,400 @@
+"""The audit trail: what faqbot told whom, and on what basis, in a hash chain nothing can silently change.
+
+:class:`Auditor` turns an answer (or a feedback entry) and its :class:`~bot.records.Caller` into a record
+body and appends it to an :class:`~bot.audit_store.AuditStore`. ``Bot.ask`` / ``Bot.decide`` call it when a
+caller is given, so every face (API, UI, CDS Hooks, MCP; the CLI with ``--audit``) is audited by passing
+a Caller. :func:`verify` walks the chain and names the first edited, deleted or reordered record;
+:func:`export_lines` writes records as JSON lines or CSV; :meth:`Auditor.prune` applies the retention.
+
+Failure policy (``FAQBOT_AUDIT_REQUIRED``): by default a failed write is logged and counted (``/readyz``
+shows it) and the answer still goes out; with ``FAQBOT_AUDIT_REQUIRED=1`` it raises
+:class:`AuditWriteError` and the face answers 503 instead of answering unrecorded.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.audit_store import GENESIS, AuditRecord, AuditStore, AuditStoreError, open_store, seal
+from bot.errors import FaqbotError
+from bot.records import Answer, Caller
+from bot.settings import Settings
+
+log = logging.getLogger("faqbot")
+
+REDACTIONS = ("full", "hashed", "dropped")
+EXPORT_FORMATS = ("jsonl", "csv")
+CSV_FIELDS = ("seq", "time", "kind", "request_id", "face", "user", "route", "latency_ms", "hash", "record")
+PRUNE_CHECK_S = 3600.0
+
+
+class AuditWriteError(FaqbotError):
+    """An audit record could not be written and ``FAQBOT_AUDIT_REQUIRED`` is on: do not answer."""
+
+
+def redactor(mode: str, key: str = "") -> Any:
+    """A function text → what the record keeps: the text (full), an HMAC-SHA256 / SHA-256 hex (hashed,
+    keyed by ``FAQBOT_AUDIT_HASH_KEY`` when set) or None (dropped)."""
+    if mode not in REDACTIONS:
+        raise FaqbotError(f"FAQBOT_AUDIT_REDACTION={mode!r} must be one of {', '.join(REDACTIONS)}")
+    if mode == "full":
+        return lambda text: text
+    if mode == "dropped":
+        return lambda text: None
+    secret = key.encode("utf-8")
+
+    def hashed(text: str) -> str:
+        data = text.encode("utf-8")
+        digest = hmac.new(secret, data, hashlib.sha256) if secret else hashlib.sha256(data)
+        return ("hmac-sha256:" if secret else "sha256:") + digest.hexdigest()
+
+    return hashed
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def rule_ids(answer: Answer, rules: Any) -> list[str]:
+    """Ids of the rules (table rows) an answer decided on, found by the decision's quoted span."""
+    if rules is None or not answer.decisions:
+        return []
+    by_span = {(r.source, r.quote.start, r.quote.end): r.id for r in rules.rules}
+    return [by_span.get((d.source, d.start, d.end), f"?{d.start}-{d.end}") for d in answer.decisions]
+
+
+def _spans(citations: Iterable[Any]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "source": c.source, "start": c.start, "end": c.end} for c in citations]
+
+
+@dataclass
+class AuditStats:
+    """Counters shown on ``/readyz``."""
+
+    written: int = 0
+    failed: int = 0
+    last_error: str = ""
+    last_failure: str = ""
+    failing: int = 0  # failures since the last successful write
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "written": self.written,
+                "failed": self.failed,
+                "last_error": self.last_error,
+                "last_failure": self.last_failure,
+            }
+
+
+class Auditor:
+    """Builds records and appends them; applies the failure policy and the retention."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        redaction: str = "full",
+        required: bool = False,
+        retention_days: float = 0.0,
+        hash_key: str = "",
+    ) -> None:
+        self.store = store
+        self.redaction = redaction
+        self.redact = redactor(redaction, hash_key)
+        self.required = required
+        self.retention_days = retention_days
+        self.stats = AuditStats()
+        self._next_prune = 0.0
+        self._prune_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Auditor:
+        """Open the store the settings name; AuditStoreError (URL without password) if it cannot."""
+        if s.audit_retention_days < 0:
+            raise FaqbotError(f"FAQBOT_AUDIT_RETENTION_DAYS={s.audit_retention_days} must be >= 0")
+        redactor(s.audit_redaction)  # checked before anything is opened
+        store = open_store(s.database_url, s.resolve(s.data_dir))
+        return cls(store, s.audit_redaction, s.audit_required, s.audit_retention_days, s.audit_hash_key)
+
+    @property
+    def ok(self) -> bool:
+        """False after a failed write until the next successful one."""
+        with self.stats.lock:
+            return self.stats.failing == 0
+
+    def check(self) -> dict[str, Any]:
+        """:meth:`status`, after probing the store when the last write failed (so a store that is back is
+        seen as back even when no write has been tried since, e.g. while /readyz keeps traffic away)."""
+        if not self.ok:
+            try:
+                self.store.ping()
+            except AuditStoreError as exc:
+                with self.stats.lock:
+                    self.stats.last_error = str(exc)
+            else:
+                with self.stats.lock:
+                    self.stats.failing = 0
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "backend": self.store.backend,
+            "where": self.store.where,
+            "required": self.required,
+            "redaction": self.redaction,
+            "ok": self.ok,
+            **self.stats.to_dict(),
+        }
+
+    # ---- writing -------------------------------------------------------------------------------------
+    def _append(self, kind: str, request_id: str, body: dict[str, Any]) -> AuditRecord | None:
+        try:
+            record = self.store.append(kind, request_id, body)
+        except AuditStoreError as exc:
+            with self.stats.lock:
+                self.stats.failed += 1
+                self.stats.failing += 1
+                self.stats.last_error = str(exc)
+                self.stats.last_failure = datetime.now(UTC).isoformat()
+            log.error("faqbot: audit record %s not written: %s", request_id or kind, exc)
+            if self.required:
+                raise AuditWriteError(f"the audit record could not be written: {exc}") from None
+            return None
+        with self.stats.lock:
+            self.stats.written += 1
+            self.stats.failing = 0
+        self.maybe_prune()
+        return record
+
+    def answer_body(
+        self,
+        caller: Caller,
+        answer: Answer,
+        history: Sequence[str],
+        latency_ms: float,
+        provenance: dict[str, Any],
+        rules: Any = None,
+        mode: str | None = None,
+        facts: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The record body of one answer: who, what was asked (redacted), what was answered and on what."""
+        body: dict[str, Any] = {
+            "face": caller.face,
+            "user": caller.user or "anonymous",
+            "question": self.redact(answer.question),
+            "history": None if self.redaction == "dropped" else [self.redact(h) for h in history],
+            "redaction": self.redaction,
+            "route": answer.route,
+            "rule_ids": rule_ids(answer, rules),
+            "citations": _spans(answer.citations),
+            "related": _spans(answer.related),
+            "missing": list(answer.missing),
+            "answer_sha256": hashlib.sha256(answer.text.encode("utf-8")).hexdigest(),
+            "latency_ms": round(latency_ms, 3),
+            **provenance,
+        }
+        if self.redaction == "full":
+            body["answer"] = answer.text
+        if mode is not None:
+            body["mode"] = mode
+        if facts is not None:
+            body["facts"] = facts
+        return body
+
+    def record_answer(self, caller: Caller, body: dict[str, Any]) -> AuditRecord | None:
+        """Append an answer record (failure policy applies)."""
+        return self._append("answer", caller.request_id, body)
+
+    def record_feedback(self, body: dict[str, Any], request_id: str = "") -> AuditRecord | None:
+        """Append a feedback record linked to the answer's request id (failure policy applies)."""
+        redacted = dict(body)
+        if "question" in redacted and isinstance(redacted["question"], str):
+            redacted["question"] = self.redact(redacted["question"])
+        if "history" in redacted:
+            redacted["history"] = (
+                None
+                if self.redaction == "dropped"
+                else [self.redact(str(h)) for h in redacted["history"] or []]
+            )
+        return self._append("feedback", request_id, redacted)
+
+    # ---- retention -----------------------------------------------------------------------------------
+    def prune(self, now: datetime | None = None) -> AuditRecord | None:
+        """Delete records older than the retention and append a pruning record (None: nothing to do)."""
+        if self.retention_days <= 0:
+            return None
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        before = cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        record = self.store.prune(before, {"retention_days": self.retention_days, "before": before})
+        if record is not None:
+            log.warning(
+                "faqbot: audit retention pruned %s record(s) before %s", record.data()["deleted"], before
+            )
+        return record
+
+    def maybe_prune(self) -> None:
+        """Prune at most once an hour while serving (never fails the caller)."""
+        if self.retention_days <= 0 or time.monotonic() < self._next_prune:
+            return
+        if not self._prune_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_prune = time.monotonic() + PRUNE_CHECK_S
+            self.prune()
+        except AuditStoreError as exc:
+            log.error("faqbot: audit retention pruning failed: %s", exc)
+        finally:
+            self._prune_lock.release()
+
+    def feedback(self, since: str | None = None) -> Iterator[dict[str, Any]]:
+        """Feedback records as the old ``feedback.jsonl`` objects (with ``time`` and ``request_id``)."""
+        for r in self.store.records(since):
+            if r.kind == "feedback":
+                yield {"time": r.at, "request_id": r.request_id, **r.data()}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# ---- verification -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What ``faqbot audit verify`` reports: intact, or the first bad record and why."""
+
+    ok: bool
+    records: int
+    first_seq: int | None
+    last_seq: int | None
+    head: str
+    problem: str = ""
+    bad_seq: int | None = None
+
+
+def verify(records: Iterable[AuditRecord]) -> Verdict:
+    """Walk the chain in seq order. The first record must follow the genesis hash, or a ``prune`` record
+    further on must attest the records deleted before it (a pruning starts a new verified segment)."""
+    prev: AuditRecord | None = None
+    first: AuditRecord | None = None
+    count = 0
+    attested: dict[int, str] = {}
+    for r in records:
+        count += 1
+        if first is None:
+            first = r
+        expected = seal(r.seq, r.at, r.kind, r.request_id, r.prev_hash, r.body)
+        if r.hash != expected:
+            return _bad(
+                count, first, prev, r.seq, f"record {r.seq} was edited (its hash does not match its content)"
+            )
+        if prev is not None:
+            if r.seq != prev.seq + 1:
+                missing = f"{prev.seq + 1}" if r.seq == prev.seq + 2 else f"{prev.seq + 1}..{r.seq - 1}"
+                return _bad(
+                    count, first, prev, r.seq, f"record(s) {missing} before record {r.seq} were deleted"
+                )
+            if r.prev_hash != prev.hash:
+                return _bad(
+                    count,
+                    first,
+                    prev,
+                    r.seq,
+                    f"record {r.seq} does not follow record {prev.seq} (reordered, replaced or inserted)",
+                )
+        if r.kind == "prune":
+            try:
+                d = r.data()
+                attested[int(d["deleted_through_seq"])] = str(d["deleted_last_hash"])
+            except (ValueError, KeyError, TypeError):
+                return _bad(count, first, prev, r.seq, f"pruning record {r.seq} is malformed")
+        prev = r
+    if first is None or prev is None:
+        return Verdict(True, 0, None, None, GENESIS)
+    if not (first.seq == 1 and first.prev_hash == GENESIS) and attested.get(first.seq - 1) != first.prev_hash:
+        return Verdict(
+            False,
+            count,
+            first.seq,
+            prev.seq,
+            prev.hash,
+            f"record(s) before record {first.seq} were deleted (no pruning record attests it)",
+            first.seq,
+        )
+    return Verdict(True, count, first.seq, prev.seq, prev.hash)
+
+
+def _bad(count: int, first: AuditRecord | None, prev: AuditRecord | None, seq: int, problem: str) -> Verdict:
+    return Verdict(
+        False,
+        count,
+        first.seq if first else None,
+        prev.seq if prev else None,
+        prev.hash if prev else GENESIS,
+        problem,
+        seq,
+    )
+
+
+# ---- export -----------------------------------------------------------------------------------------
+def check_since(since: str | None) -> str | None:
+    """``--since`` as the stored time format (UTC); FaqbotError naming a value that is not ISO 8601."""
+    if since is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise FaqbotError(
+            f"--since {since!r} is not an ISO 8601 date or time (e.g. 2026-11-27T12:00)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def export_lines(records: Iterable[AuditRecord], fmt: str = "jsonl") -> Iterator[str]:
+    """One line per record: a JSON object (jsonl) or a CSV row with the main columns and the whole record
+    as JSON in the last column (csv, header first)."""
+    if fmt not in EXPORT_FORMATS:
+        raise FaqbotError(f"--format {fmt!r} must be one of {', '.join(EXPORT_FORMATS)}")
+    if fmt == "jsonl":
+        for r in records:
+            yield json.dumps(r.to_dict(), ensure_ascii=False) + "\n"
+        return
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    yield buf.getvalue()
+    for r in records:
+        buf.seek(0)
+        buf.truncate()
+        d = r.to_dict()
+        writer.writerow(
+            [
+                r.seq,
+                r.at,
+                r.kind,
+                r.request_id,
+                d.get("face", ""),
+                d.get("user", ""),
+                d.get("route", ""),
+                d.get("latency_ms", ""),
+                r.hash,
+                json.dumps(d, ensure_ascii=False),
+            ]
+        )
+        yield buf.getvalue()
