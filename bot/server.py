@@ -498,6 +498,11 @@ def create_app(
     def unrecorded(exc: AuditWriteError) -> JSONResponse:
         return err(503, "audit_unavailable", str(exc))
 
+    @app.exception_handler(AuditWriteError)
+    async def audit_unavailable(request: Request, exc: AuditWriteError) -> JSONResponse:
+        # any face mounted here (CDS Hooks too) answers 503 rather than answer unrecorded
+        return unrecorded(exc)
+
     @app.get("/readyz", tags=["service"], summary="Ready: the index is loaded (503 while loading)")
     def readyz() -> Any:
         not_ready = require_ready()
