@@ -260,7 +260,8 @@ def test_a_permanent_discontinuation_card_is_critical(root: Path) -> None:
 
 # ---- feedback -----------------------------------------------------------------------------------------
 def test_feedback_examples_are_recorded_in_the_feedback_log(root: Path) -> None:
-    client = make_client(root, feedback_path=root / "cds-feedback.jsonl")
+    # audit off: feedback goes to the JSONL log (with audit on it goes to the audit store: next test)
+    client = make_client(root, feedback_path=root / "cds-feedback.jsonl", audit=False)
     card = call(client, "faqbot-order-select", fixture("order-select-request")).json()["cards"][0]
     overridden = fixture("feedback-overridden")
     overridden["feedback"][0]["card"] = card["uuid"]
@@ -427,3 +428,21 @@ def test_new_faces_import_no_other_face(module: str) -> None:
             imported.update(a.name for a in node.names)
     faces = {"bot.server", "bot.ui", "bot.cli", "bot.mcp_server", "bot.cds_hooks"} - {f"bot.{module}"}
     assert not imported & faces
+
+
+def test_feedback_goes_to_the_audit_store_when_auditing(tmp_path: Path) -> None:
+    """Issue 13 x 12: with the audit store on (the default), CDS feedback lands in the same store as the
+    thumbs feedback, linked to the hook instance."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    shutil.copytree(ROOT / "corpus", tmp_path / "corpus")
+    settings = Settings(root=tmp_path)
+    bot = Bot(settings)
+    client = TestClient(create_app(bot, settings), raise_server_exceptions=False)
+    r = client.post("/cds-services/faqbot-order-select/feedback", json=fixture("feedback-accepted"))
+    assert r.status_code == 200 and r.json() == {"recorded": 1}
+    saved = list(bot.auditor.feedback())
+    assert len(saved) == 1 and saved[0]["rating"] == "up"
+    assert not (tmp_path / settings.feedback_path).exists()
