@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.records import Answer, Chunk, Citation, Hit
@@ -18,6 +18,11 @@ from bot.retrieval import Support, Vocabulary
 log = logging.getLogger("faqbot")
 
 ANSWER_LEAD = "From the source:"
+SOURCES_LEAD = "From the source's references:"
+NO_ROW_TEXT = (
+    "The source's tables have no criterion for this reaction ({terms}), so no dose action is given. "
+    "The reactions its tables cover:"
+)
 ABSTAIN_TEXT = (
     "The source does not answer this question, so no answer is given. "
     "The nearest passages are listed as related, not as an answer."
@@ -77,14 +82,26 @@ def foreign_terms(support: Support) -> list[str]:
     return drugs + [f"{topic} ({', '.join(support.missing)})" for topic in support.missing_topics]
 
 
-def unknown_reaction(routed: Answer, support: Support, th: Thresholds) -> bool:
-    """A dosing question that asks which reaction while naming something specific the corpus never
-    mentions ("grade 2 pneumonitis"): the source has no criteria for it, so it is not asked back."""
-    return (
-        routed.route == "clarify"
-        and "reaction" in routed.missing
-        and support.rarest_missing >= th.rare_information
-    )
+UNKNOWN_REACTION_INFORMATION = 3.0  # a corpus-absent word at least this specific names the reaction
+
+
+def unknown_reaction(routed: Answer, support: Support, th: Thresholds) -> list[str]:
+    """The words naming the reaction of a dosing question that asks which reaction while naming something
+    specific the corpus never mentions ("grade 3 diarrhoea"): the source has no criterion for it, so it
+    is not asked back. Empty when that is not the case."""
+    if routed.route != "clarify" or "reaction" not in routed.missing:
+        return []
+    from bot.retrieval import information
+
+    return [t for t in support.missing if t.isalpha() and information(t) >= UNKNOWN_REACTION_INFORMATION]
+
+
+def other_drugs(support: Support) -> list[str]:
+    """Unsupported terms that name another drug (USAN/INN stem)."""
+    return [t for t in support.missing if _DRUG_STEM_RE.search(t)]
+
+
+ASKS_SOURCES_RE = re.compile(r"\b(?:references?|refs?|sources|sourced|bibliography|literature)\b", re.I)
 
 
 def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds) -> str | None:
@@ -134,3 +151,48 @@ def compose(question: str, hits: Sequence[Hit], support: Support, th: Thresholds
         for n, h in enumerate((h for h in hits if h not in chosen), len(chosen) + 1)
     )[:3]
     return Answer(question, "answer", text, citations=citations, related=related)
+
+
+_MARK_RE = re.compile(r"\[(\d{1,3})\]")
+_NUMBERED_RE = re.compile(r"^\s*(\d{1,3})[.)]\s+")
+
+
+def reference_items(chunks: Sequence[Chunk], is_bibliography: Callable[[Chunk], bool]) -> dict[int, Chunk]:
+    """The numbered items of the bibliography ("1. Press Release …"), by number."""
+    out: dict[int, Chunk] = {}
+    for c in chunks:
+        if c.kind == "list_item" and is_bibliography(c):
+            m = _NUMBERED_RE.match(c.text)
+            if m:
+                out.setdefault(int(m.group(1)), c)
+    return out
+
+
+def sources_answer(
+    question: str, about: Sequence[Hit], items: dict[int, Chunk], is_bibliography: Callable[[Chunk], bool]
+) -> Answer | None:
+    """A question asking for sources: the passage it is about with the references its marks ("[3] [4]")
+    point to, or — when it names no passage that carries marks — the whole reference list. ``about``: the
+    hits for the question without its source-asking words. None when the source has no numbered list."""
+    if not items:
+        return None
+    # the passage the question names: the best non-bibliography hit, if the question's own words match it
+    content = next((h for h in about if not is_bibliography(h.chunk)), None)
+    chosen: list[Chunk] = []
+    if content is not None and content.lexical > 0 and _MARK_RE.search(content.chunk.text):
+        marks = [int(n) for n in _MARK_RE.findall(content.chunk.text)]
+        chosen = [content.chunk] + [items[n] for n in dict.fromkeys(marks) if n in items]
+    if len(chosen) <= 1:
+        chosen = [items[n] for n in sorted(items)]
+    citations = tuple(Citation.of(n, c, 1.0) for n, c in enumerate(chosen, 1))
+    lead = SOURCES_LEAD if chosen[0] is items.get(min(items)) or is_bibliography(chosen[0]) else ANSWER_LEAD
+    text = "\n\n".join([lead] + [f"> {display(c)} [{n}]" for n, c in enumerate(chosen, 1)])
+    return Answer(question, "answer", text, citations=citations)
+
+
+def no_row_answer(question: str, terms: Sequence[str], coverage: Sequence[Citation]) -> Answer:
+    """A dosing question about a reaction the tables never mention ("grade 3 diarrhoea"): no_rule, with
+    the reactions the tables do cover cited — never the nearest row."""
+    lines = [NO_ROW_TEXT.format(terms=", ".join(terms))]
+    lines += [f"> {' '.join(c.text.split())} [{c.n}]" for c in coverage]
+    return Answer(question, "no_rule", "\n\n".join(lines), citations=tuple(coverage))

@@ -303,7 +303,17 @@ class Bot:
         )
 
     def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
-        from bot.answer import abstention, compose, followup_query, foreign_terms, unknown_reaction
+        from bot.answer import (
+            ASKS_SOURCES_RE,
+            abstention,
+            compose,
+            followup_query,
+            foreign_terms,
+            no_row_answer,
+            other_drugs,
+            sources_answer,
+            unknown_reaction,
+        )
         from bot.retrieval import merge_hits
 
         s = self.settings
@@ -320,14 +330,37 @@ class Bot:
                 if table is not None:  # a question over the tables as a whole: every matching row, cited
                     return table
             routed = self.dose.route(q, hist)
-            if routed is not None and not unknown_reaction(routed, support, self.thresholds):
-                return routed
+            if routed is not None:
+                unknown = unknown_reaction(routed, support, self.thresholds)
+                if not unknown:
+                    return routed
+                if not other_drugs(support):  # our regimen, a reaction the tables never name
+                    return no_row_answer(q, unknown, self._coverage())
+                return abstention(q, self._search(query, s.top_k, mode))
         if foreign_terms(support):  # another drug or an uncovered label topic
             return abstention(q, self._search(query, s.top_k, mode))
         hits = self._search(query, s.top_k, mode)
         if query != nq:  # a follow-up: what it asks now weighs as much as the context it continues
             hits = merge_hits(hits, self._search(nq, s.top_k, mode), k=s.top_k)
+        if ASKS_SOURCES_RE.search(nq):  # the references a passage's marks point to, or the whole list
+            rest = ASKS_SOURCES_RE.sub(" ", nq)  # what the question is about, apart from asking for sources
+            about = self._search(rest, s.top_k, mode) if rest.strip() else []
+            sourced = sources_answer(q, about, self._references, self.searcher.is_bibliography)
+            if sourced is not None:
+                return sourced
         return compose(q, hits, support, self.thresholds)
+
+    @functools.cached_property
+    def _references(self) -> dict[int, Chunk]:
+        from bot.answer import reference_items
+
+        return reference_items(self.index.chunks, self.searcher.is_bibliography)
+
+    def _coverage(self) -> list[Citation]:
+        from bot.tables import coverage_passages
+
+        assert self.dose is not None and self.dose.rules is not None
+        return [p.citation(n) for n, p in enumerate(coverage_passages(self.dose.rules), 1)]
 
     def _table_answer(self, q: str) -> Answer | None:
         from bot.tables import table_answer

@@ -419,6 +419,10 @@ class HybridSearcher:
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["∅"] for toks in corpus_tokens], show_progress=False)
 
+    def is_bibliography(self, chunk: Chunk) -> bool:
+        """A passage of a bibliography section (it cites sources rather than states facts)."""
+        return BIBLIOGRAPHY_RE.match(chunk.context) is not None
+
     def specificity(self, term: str) -> float:
         """How much a term tells passages apart: 1 for a term in one chunk (or none), falling towards 0 for a
         term in every chunk (inverse document frequency scaled to [0, 1])."""

@@ -22,6 +22,7 @@ from bot.dose.rules import Passage, Rule, RuleSet
 from bot.records import Answer, Citation
 
 TABLE_LEAD = "From the source's tables:"
+_EXCLUDE_RE = re.compile(r"\b(?:besides|except|other than|apart from|aside from|excluding|beyond)\b")
 _SOURCES_RE = re.compile(r"\b(?:references?|sources?|cite[sd]?|citations?|bibliography)\b")
 # "Which toxicities do the tables cover?": the reactions the tables hold, each named by its table or row.
 _COVERAGE_RE = re.compile(
@@ -109,6 +110,13 @@ def table_answer(question: str, reactions: Sequence[str], has_case_facts: bool, 
     """The answer to a question over the tables as a whole, or None when it is not one."""
     if not is_table_question(question, has_case_facts):
         return None
+    if reactions and _EXCLUDE_RE.search(question.lower()):
+        # "which reactions besides the eye ones?": the other reactions the tables cover
+        others = [p for p in coverage_passages(rules) if p.context not in reactions]
+        if others:
+            cited = [p.citation(n) for n, p in enumerate(others, 1)]
+            lines = [TABLE_LEAD] + [f"> {' '.join(c.text.split())} [{c.n}]" for c in cited]
+            return Answer(question, "answer", "\n\n".join(lines), citations=tuple(cited))
     rows = matching_rows(question, reactions, rules)
     citations: list[Citation]
     labels: list[str] = []

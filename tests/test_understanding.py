@@ -212,3 +212,39 @@ def test_topic_phrases_abstain_unless_a_passage_states_them() -> None:
     phrases = stated_phrases(["Reduce to dose level 2 at the first dose reduction."])
     stated = Vocabulary(["dose", "level"], content=["dose", "level"], content_phrases=phrases)
     assert "administration" not in stated.support("which dose level after the first dose reduction").missing_topics
+
+
+# ---- sources: reference marks resolved to the numbered references ------------------------------------------
+def test_sources_answer_follows_a_passages_reference_marks() -> None:
+    from bot.answer import reference_items, sources_answer
+    from bot.records import Chunk, Hit
+
+    text = "Trials\n\n- The trial stopped 10% of patients [2] [3].\n\nReferences\n\n1. Alpha\n2. Beta\n3. Gamma\n"
+    src = "corpus/r.md"
+
+    def chunk(s: str, context: str) -> Chunk:
+        start = text.index(s)
+        return Chunk(s, src, start, start + len(s), s, context, "list_item")
+
+    trial = chunk("- The trial stopped 10% of patients [2] [3].", "Trials")
+    refs = [chunk(f"{n}. {w}", "References") for n, w in ((1, "Alpha"), (2, "Beta"), (3, "Gamma"))]
+    is_bib = lambda c: c.context == "References"  # noqa: E731
+    items = reference_items([trial, *refs], is_bib)
+    assert sorted(items) == [1, 2, 3]
+    named = sources_answer("which sources for the trial figure?", [Hit(trial, 0.9, 0.9, 1.0)], items, is_bib)
+    assert named is not None and [c.text for c in named.citations] == [trial.text, "2. Beta", "3. Gamma"]
+    listed = sources_answer("what references are there?", [Hit(trial, 0.3, 0.3, 0.0)], items, is_bib)
+    assert listed is not None and [c.text for c in listed.citations] == [r.text for r in refs]
+    for c in named.citations + listed.citations:
+        assert text[c.start : c.end] == c.text
+    assert sources_answer("refs?", [], {}, is_bib) is None
+
+
+@pytest.mark.slow
+def test_a_dosing_question_about_a_reaction_the_tables_never_name_is_no_rule(real_bot) -> None:
+    a = real_bot.ask("grade 3 diarrhoea on avutometinib and defactinib - hold?")
+    assert a.route == "no_rule" and "diarrhoea" in a.text
+    # the reactions the tables do cover are cited, verbatim; never the nearest row as if it applied
+    assert a.citations and not a.decisions
+    assert real_bot.ask("pembrolizumab pneumonitis grade 2, hold?").route == "abstain"  # another drug
+    assert real_bot.ask("Patient has a grade 3 toxicity, what now?").route == "clarify"  # nothing named
