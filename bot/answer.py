@@ -101,7 +101,14 @@ def other_drugs(support: Support) -> list[str]:
     return [t for t in support.missing if _DRUG_STEM_RE.search(t)]
 
 
-ASKS_SOURCES_RE = re.compile(r"\b(?:references?|refs?|sources|sourced|bibliography|literature)\b", re.I)
+# Asking for sources: an interrogative and a source word in the same sentence ("which references …?",
+# "what are the numbers sourced from?"); "ignore your sources" is not a question about them.
+ASKS_SOURCES_RE = re.compile(
+    r"\b(?:what|which|list|name|where|give|show)\b[^.?!;]{0,80}?"
+    r"\b(?:references?|refs?|sources|sourced|bibliography|literature)\b",
+    re.I,
+)
+SOURCE_WORDS_RE = re.compile(r"\b(?:references?|refs?|sources|sourced|bibliography|literature)\b", re.I)
 
 
 def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds) -> str | None:

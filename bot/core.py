@@ -305,6 +305,7 @@ class Bot:
     def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
         from bot.answer import (
             ASKS_SOURCES_RE,
+            SOURCE_WORDS_RE,
             abstention,
             compose,
             followup_query,
@@ -343,7 +344,7 @@ class Bot:
         if query != nq:  # a follow-up: what it asks now weighs as much as the context it continues
             hits = merge_hits(hits, self._search(nq, s.top_k, mode), k=s.top_k)
         if ASKS_SOURCES_RE.search(nq):  # the references a passage's marks point to, or the whole list
-            rest = ASKS_SOURCES_RE.sub(" ", nq)  # what the question is about, apart from asking for sources
+            rest = SOURCE_WORDS_RE.sub(" ", nq)  # what the question is about, apart from asking for sources
             about = self._search(rest, s.top_k, mode) if rest.strip() else []
             sourced = sources_answer(q, about, self._references, self.searcher.is_bibliography)
             if sourced is not None:
