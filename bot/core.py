@@ -75,7 +75,17 @@ class Bot:
         from bot.embedding import Embedder
 
         s = self.settings
-        self.embedder = Embedder(s.model, s.device, s.batch_max, s.batch_wait_ms, s.quantize, s.precision)
+        self.embedder = Embedder(
+            s.model,
+            s.device,
+            s.batch_max,
+            s.batch_wait_ms,
+            s.quantize,
+            s.precision,
+            runtime=s.runtime,
+            model_cache=s.resolve(s.model_cache) if str(s.model_cache) not in ("", ".") else None,
+            threads=s.threads,
+        )
         self.docs: list[Document] = []
         self.index: Any = None
         self.searcher: Any = None
@@ -101,10 +111,12 @@ class Bot:
         s = self.settings
         allow = s.rebuild if rebuild is None else rebuild
         self.docs = load_corpus(s.corpus_path, s.root)
-        self.embedder.load()  # its model id (model, variant) is what the manifest must match
+        self.embedder.load()  # its weights' sha256 is what the manifest must match
         try:
             data = ix.read_index(s.index_path)
-            reasons = ix.stale_reasons(data.manifest, self.docs, self.embedder.model_id)
+            reasons = ix.stale_reasons(
+                data.manifest, self.docs, self.embedder.model_id, self.embedder.weights_sha256
+            )
             if data.manifest.dimension != self.embedder.dimension:
                 reasons.append(f"dimension {data.manifest.dimension} != model's {self.embedder.dimension}")
             if reasons:
@@ -221,6 +233,8 @@ class Bot:
             lambda texts: self.embedder.encode(texts, progress=progress),
             self.embedder.model_id,
             s.index_path,
+            model_sha256=self.embedder.weights_sha256,
+            runtime=self.embedder.description,
         )
         report = BuildReport(
             len(chunks),

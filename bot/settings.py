@@ -158,6 +158,22 @@ class Settings:
         "",
     )
 
+    # --- issue 11: model runtime ---
+    runtime: str = _doc(
+        "Embedding runtime: 'onnx' (ONNX Runtime, float32; the serving path imports no torch) or 'torch' "
+        "(sentence-transformers; honours precision and quantize). Both give the same index: vectors agree "
+        "at cosine >= 0.9999 (checked when the ONNX file is exported).",
+        "onnx",
+    )
+    model_cache: Path = _doc(
+        "Folder of exported ONNX models ('' = <virtualenv>/share/faqbot/onnx, filled by scripts/install.sh "
+        "through `faqbot export-onnx`); one sub-folder per model weights sha256.",
+        Path(""),
+    )
+    threads: int = _doc(
+        "Threads one encode call uses (ONNX intra-op, torch's pool); 0 = the CPU count, at most 2.", 0
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
