@@ -101,7 +101,17 @@ class Bot:
     # ---- loading -------------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self.searcher is not None
+        """Everything :meth:`load` loads is there: the searcher over the index, and the dose rules."""
+        return self.searcher is not None and self.dose is not None
+
+    def parts(self) -> dict[str, bool]:
+        """Which parts are loaded (for ``/readyz``)."""
+        return {
+            "corpus": bool(self.docs),
+            "model": self.embedder.loaded,
+            "index": self.searcher is not None,
+            "rules": self.dose is not None,
+        }
 
     def load(self, rebuild: bool | None = None) -> Bot:
         """Load corpus, model and index; rebuild a missing/stale/corrupt index if allowed."""
@@ -134,12 +144,13 @@ class Bot:
     def _install(self, data: Any) -> None:
         from bot.retrieval import HybridSearcher
 
+        searcher = HybridSearcher(data.chunks, data.faiss_index)
+        searcher.vocabulary.support("qzxwvk")  # an unknown word builds the lazy typo tables now
+        if self.dose is None:  # before the searcher is published: ready means everything is loaded
+            self.dose = load_router(self.settings)
         self.index = data
         self._by_id = {c.id: c for c in data.chunks}
-        self.searcher = HybridSearcher(data.chunks, data.faiss_index)
-        self.searcher.vocabulary.support("qzxwvk")  # an unknown word builds the lazy typo tables now
-        if self.dose is None:
-            self.dose = load_router(self.settings)
+        self.searcher = searcher
         with self._cache_lock:
             self._cache.clear()
             self._generation += 1
