@@ -120,7 +120,7 @@ class Embedder:
         if self.runtime == "onnx":
             from bot.runtime.onnx import OnnxEncoder
 
-            files = ModelFiles.of(self.model_name)
+            files = ModelFiles.of(self.model_name, self.model_cache)
             encoder: Encoder = OnnxEncoder.load(files, self.model_cache, self.threads)
             model_id, weights = files.model_id, files.weights_sha256
         else:
@@ -128,7 +128,7 @@ class Embedder:
 
             path, model_id = resolve_model(self.model_name)
             try:
-                weights = ModelFiles.of(self.model_name).weights_sha256
+                weights = ModelFiles.of(self.model_name, self.model_cache).weights_sha256
             except ModelError:  # a hub name or an unusual folder: its id stands for its weights
                 weights = ""
             encoder = TorchEncoder.load(path, self.device, self.precision, self.quantize, self.threads)

@@ -206,6 +206,7 @@ def export_for(settings: Any, force: bool = False) -> Path:
     cache = settings.resolve(settings.model_cache) if str(settings.model_cache) not in ("", ".") else None
     from bot.runtime.files import default_cache
 
-    files = ModelFiles.of(settings.model)
+    cache = cache or default_cache()
+    files = ModelFiles.of(settings.model, cache)
     texts, queries = check_texts(settings)
-    return export(files, cache or default_cache(), texts, queries, force=force)
+    return export(files, cache, texts, queries, force=force)

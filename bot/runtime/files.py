@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,34 @@ def sha256_file(path: Path) -> str:
         while block := fh.read(HASH_BLOCK):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_memo(path: Path, memo: Path | None) -> str:
+    """``sha256_file(path)``, remembered in the JSON file ``memo`` under the file's (path, size, mtime,
+    inode), so a start need not re-read 90 MB of weights that have not changed (the weights are the index's
+    identity only; the ONNX file itself is hashed on every load). Best effort: an unwritable memo is
+    ignored."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    known: dict[str, str] = {}
+    if memo is not None:
+        try:
+            loaded = json.loads(memo.read_text(encoding="utf-8"))
+            known = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            known = {}
+        if len(known.get(key, "")) == 64:
+            return known[key]
+    digest = sha256_file(path)
+    if memo is not None:
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+            tmp.write_text(json.dumps({**dict(list(known.items())[-15:]), key: digest}), encoding="utf-8")
+            tmp.replace(memo)
+        except OSError:
+            pass
+    return digest
 
 
 def resolve_model(model: str) -> tuple[str, str]:
@@ -75,7 +104,8 @@ class ModelFiles:
     max_seq_length: int
 
     @classmethod
-    def of(cls, model: str) -> ModelFiles:
+    def of(cls, model: str, cache: Path | None = None) -> ModelFiles:
+        """The model's files; ``cache`` (the ONNX model cache) holds the memo of the weights' sha256."""
         where, model_id = resolve_model(model)
         path = Path(where)
         if not path.is_dir():
@@ -104,7 +134,8 @@ class ModelFiles:
         if st_config.get("do_lower_case"):
             raise ModelError(f"{path}: do_lower_case models are not supported by the ONNX runtime")
         max_len = int(st_config.get("max_seq_length") or 512)
-        return cls(path, model_id, weights, sha256_file(weights), max_len)
+        memo = None if cache is None else cache / "weights-sha256.json"
+        return cls(path, model_id, weights, sha256_memo(weights, memo), max_len)
 
 
 def default_cache() -> Path:
