@@ -79,7 +79,10 @@ def main() -> int:
     result["ratio_p95"] = result["ask_ms"]["p95"] / result["embed_ms"]["p95"]
     result["ratio_p50_to_torch_embed"] = result["ask_ms"]["p50"] / result["torch_embed_ms"]["p50"]
     print(f"questions: {len(qs)} x {args.rounds} rounds")
-    print(f"bare embed   p50 {result['embed_ms']['p50']:.2f} ms  p95 {result['embed_ms']['p95']:.2f} ms ({model.description})")
+    print(
+        f"bare embed   p50 {result['embed_ms']['p50']:.2f} ms  p95 {result['embed_ms']['p95']:.2f} ms"
+        f" ({model.description})"
+    )
     print(
         f"torch embed  p50 {result['torch_embed_ms']['p50']:.2f} ms  p95 {result['torch_embed_ms']['p95']:.2f} ms"
         f" ({torch_model.description})"

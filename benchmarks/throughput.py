@@ -55,7 +55,6 @@ def wait_ready(url: str, timeout: float = 120.0) -> float:
 
 def ceiling(questions: list[str]) -> dict[str, float]:
     from bot.embedding import Embedder
-
     from bot.settings import Settings
 
     s = Settings.from_env()

@@ -154,7 +154,9 @@ class Embedder:
             arr = self._encoder.encode(cleaned, batch_size)
         arr = np.asarray(arr, dtype=np.float32)
         if arr.shape != (len(cleaned), self.dimension or arr.shape[1]) or not np.isfinite(arr).all():
-            raise ModelError(f"the encoder returned {arr.shape} or non-finite values for {len(cleaned)} texts")
+            raise ModelError(
+                f"the encoder returned {arr.shape} or non-finite values for {len(cleaned)} texts"
+            )
         arr = arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(arr, dtype=np.float32)
 

@@ -725,7 +725,7 @@ def create_app(
             css=CSS,
             head=HEAD,
         )
-        mounted = app.router.routes[-1].app
+        mounted: Any = getattr(app.router.routes[-1], "app", None)
         if ui_in_background:
             app.router.routes.pop()  # the placeholder's Mount("/") keeps the place; it delegates now
             pending.target = mounted

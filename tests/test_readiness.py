@@ -48,7 +48,9 @@ def test_readyz_lists_the_parts_and_turns_ready_after_all_of_them(tmp_path: Path
     state = LoadState()
     client = TestClient(create_app(bot, load_state=state), raise_server_exceptions=False)
     r = client.get("/readyz")
-    assert r.status_code == 503 and "still loading: corpus, model, index, rules" in r.json()["error"]["message"]
+    assert (
+        r.status_code == 503 and "still loading: corpus, model, index, rules" in r.json()["error"]["message"]
+    )
     start_loading(bot, state).join(120)
     r = client.get("/readyz")
     assert r.status_code == 200
@@ -73,7 +75,9 @@ def test_the_api_does_not_wait_for_the_ui(monkeypatch: pytest.MonkeyPatch, tmp_p
     shutil.copytree(ROOT / "corpus", tmp_path / "corpus")
     b = Bot(Settings(root=tmp_path))
     state = LoadState()
-    with TestClient(create_app(b, load_state=state, ui_in_background=True), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(b, load_state=state, ui_in_background=True), raise_server_exceptions=False
+    ) as c:
         r = c.get("/")
         assert r.status_code == 503 and r.headers["retry-after"] == "2"
         assert r.json()["error"]["code"] == "ui_not_ready"

@@ -76,7 +76,7 @@ def test_an_export_of_other_weights_or_unverified_is_refused(files: ModelFiles, 
     with pytest.raises(ModelError, match=rf"{ONNX_FILE}: failed verification"):
         OnnxEncoder.load(files, cache_copy)
     shutil.rmtree(meta.parent)
-    with pytest.raises(ModelError, match="no verified ONNX export.*faqbot export-onnx"):
+    with pytest.raises(ModelError, match=r"no verified ONNX export.*faqbot export-onnx"):
         OnnxEncoder.load(files, cache_copy)
 
 
@@ -175,7 +175,17 @@ def test_serve_never_imports_torch() -> None:
     log.parent.mkdir(exist_ok=True)
     with log.open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-X", "importtime", "-m", "bot.cli", "serve", "--port", str(port), "--no-rebuild"],
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-m",
+                "bot.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--no-rebuild",
+            ],
             cwd=ROOT,
             env=_env(),
             stdout=subprocess.DEVNULL,

@@ -68,7 +68,7 @@ class MicroBatcher(Generic[T, R]):
             self._lead(item)
         if item.error is not None:
             raise item.error
-        return item.result  # type: ignore[no-any-return]
+        return item.result
 
     def _lead(self, own: _Item[T]) -> None:
         try:

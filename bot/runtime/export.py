@@ -26,7 +26,15 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.runtime.files import ModelFiles, export_dir
-from bot.runtime.onnx import META_FILE, ONNX_FILE, OUTPUT, ExportInfo, OnnxEncoder, make_session, tokenizer_for
+from bot.runtime.onnx import (
+    META_FILE,
+    ONNX_FILE,
+    OUTPUT,
+    ExportInfo,
+    OnnxEncoder,
+    make_session,
+    tokenizer_for,
+)
 
 OPSET = 17
 MIN_COSINE = 0.9999
@@ -60,7 +68,9 @@ def _export_graph(files: ModelFiles, target: Path) -> None:
             self.inner = inner
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            out = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
             hidden = out[0]
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             summed = (hidden * mask).sum(dim=1)
@@ -96,10 +106,21 @@ def verify(
 
     reference = TorchEncoder.load(str(files.path), precision="float32")
     data = onnx_file.read_bytes()
-    info = ExportInfo(hashlib.sha256(data).hexdigest(), files.weights_sha256, files.model_id, 0,
-                      files.max_seq_length, OPSET, {}, {}, "")
+    info = ExportInfo(
+        hashlib.sha256(data).hexdigest(),
+        files.weights_sha256,
+        files.model_id,
+        0,
+        files.max_seq_length,
+        OPSET,
+        {},
+        {},
+        "",
+    )
     session = make_session(data)
-    dim = int(session.get_outputs()[0].shape[-1]) if isinstance(session.get_outputs()[0].shape[-1], int) else 0
+    dim = (
+        int(session.get_outputs()[0].shape[-1]) if isinstance(session.get_outputs()[0].shape[-1], int) else 0
+    )
     candidate = OnnxEncoder(session, tokenizer_for(files), info, onnx_file)
     candidate.dimension = dim or reference.dimension
     ref_t, onx_t = reference.encode(texts), candidate.encode(texts)
@@ -158,7 +179,9 @@ def export(files: ModelFiles, cache: Path, texts: list[str], queries: list[str],
             libraries=_libraries(),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        (tmp / META_FILE).write_text(json.dumps(asdict(info), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (tmp / META_FILE).write_text(
+            json.dumps(asdict(info), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         tmp.chmod(0o755)
         old = target.with_name(f".{target.name}.old-{datetime.now(UTC).timestamp():.0f}")
         if target.exists():

@@ -124,13 +124,23 @@ class ModelFiles:
                 f"{path / 'modules.json'}: modules {kinds} are not Transformer, Pooling, Normalize; "
                 "the ONNX runtime reproduces only that pipeline (set FAQBOT_RUNTIME=torch)"
             )
-        pooling_dir = next(str(m.get("path", "")) for m in modules if str(m.get("type", "")).endswith("Pooling"))
+        pooling_dir = next(
+            str(m.get("path", "")) for m in modules if str(m.get("type", "")).endswith("Pooling")
+        )
         pooling = _json(path / pooling_dir / "config.json")
         mean = pooling.get("pooling_mode_mean_tokens") or pooling.get("pooling_mode") == "mean"
-        others = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"]
+        others = [
+            k
+            for k, v in pooling.items()
+            if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"
+        ]
         if not mean or others:
-            raise ModelError(f"{path / pooling_dir / 'config.json'}: not mean pooling; set FAQBOT_RUNTIME=torch")
-        st_config = _json(path / "sentence_bert_config.json") if (path / "sentence_bert_config.json").exists() else {}
+            raise ModelError(
+                f"{path / pooling_dir / 'config.json'}: not mean pooling; set FAQBOT_RUNTIME=torch"
+            )
+        st_config = (
+            _json(path / "sentence_bert_config.json") if (path / "sentence_bert_config.json").exists() else {}
+        )
         if st_config.get("do_lower_case"):
             raise ModelError(f"{path}: do_lower_case models are not supported by the ONNX runtime")
         max_len = int(st_config.get("max_seq_length") or 512)
