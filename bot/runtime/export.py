@@ -68,10 +68,12 @@ def _export_graph(files: ModelFiles, target: Path) -> None:
             self.inner = inner
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            out = self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            )
-            hidden = out[0]
+            # BERT's classic additive mask (batch, 1, 1, seq), built here rather than by transformers'
+            # masking utilities, whose traced form rests on trace-time shape checks (TracerWarning).
+            embedded = self.inner.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+            mask = attention_mask.unsqueeze(-1).to(embedded.dtype)
+            additive = (1.0 - mask.transpose(1, 2).unsqueeze(1)) * torch.finfo(embedded.dtype).min
+            hidden = self.inner.encoder(embedded, attention_mask=additive)[0]
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             summed = (hidden * mask).sum(dim=1)
             counts = torch.clamp(mask.sum(dim=1), min=1e-9)
@@ -209,8 +211,11 @@ def check_texts(settings: Any) -> tuple[list[str], list[str]]:
     from bot.chunking import chunk_documents
     from bot.corpus import load_corpus
 
+    from bot.views import derive_views
+
     docs = load_corpus(settings.corpus_path, settings.root)
-    texts = [c.embed_text() for c in chunk_documents(docs)]
+    chunks = chunk_documents(docs)
+    texts = [c.embed_text() for c in chunks + derive_views(chunks)]  # as Bot.build embeds them
     queries = list(PROBES)
     dev = settings.root / "evals" / "dev.jsonl"
     if dev.is_file():
