@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -39,11 +40,28 @@ class BuildReport:
     model: str
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Text every later step accepts (issue 9): lone surrogates (not UTF-8, they made the tokenizer raise
+    and the JSON response fail) become U+FFFD; NUL and other control characters but tab and newlines
+    become spaces. Linear in the text's length."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return _CONTROL.sub(" ", text)
+
+
 def check_question(question: Any, max_chars: int) -> str:
-    """The question stripped; QuestionError if it is not text, empty or too long."""
+    """The question cleaned (:func:`clean_text`) and stripped; QuestionError if it is not text, empty or
+    too long."""
     if not isinstance(question, str):
         raise QuestionError(f"question must be text, got {type(question).__name__}")
-    q = question.strip()
+    if len(question) > 2 * max_chars:  # refuse before doing any work on it
+        raise QuestionError(f"question is {len(question)} characters; the limit is {max_chars}")
+    q = clean_text(question).strip()
     if not q:
         raise QuestionError("question is empty")
     if len(q) > max_chars:
@@ -63,7 +81,7 @@ def check_history(history: Any, max_turns: int, max_chars: int) -> tuple[str, ..
         if len(turn) > max_chars:
             raise QuestionError(f"history[{k}] is {len(turn)} characters; the limit is {max_chars}")
         if turn.strip():
-            turns.append(turn.strip())
+            turns.append(clean_text(turn).strip())
     return tuple(turns[-max_turns:]) if max_turns > 0 else ()
 
 

@@ -84,10 +84,9 @@ def test_waits_are_bounded_in_batches_under_a_sustained_stream() -> None:
     def client(k: int) -> None:
         n = 0
         while time.monotonic() < stop:
-            before = b.batches
             assert b.submit(k * 100_000 + n) == 2 * (k * 100_000 + n)
             with lock:
-                waits.append(b.batches - before)
+                waits.append(b.last_wait())  # counted by the batcher under its lock: no scheduling noise
             n += 1
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
@@ -96,8 +95,9 @@ def test_waits_are_bounded_in_batches_under_a_sustained_stream() -> None:
     for t in threads:
         t.join()
     assert len(waits) > 200 and b.batches > 100  # a sustained stream, many batches
-    bound = math.ceil(clients / batch_max) + 1
-    assert max(waits) <= bound, f"a caller waited {max(waits)} batches (bound {bound})"
+    # at most clients - 1 items are ahead of a newcomer: its own batch is at most the ceil(clients / batch_max)th
+    bound = math.ceil(clients / batch_max)
+    assert min(waits) >= 1 and max(waits) <= bound, f"a caller waited {max(waits)} batches (bound {bound})"
 
 
 def test_a_caller_interrupted_mid_batch_does_not_strand_the_others() -> None:

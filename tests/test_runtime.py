@@ -228,3 +228,20 @@ def test_serve_never_imports_torch() -> None:
     imported = {ln.split("|")[-1].strip().split(".")[0] for ln in lines if ln.startswith("import time:")}
     assert {"bot", "onnxruntime", "tokenizers", "gradio"} <= imported
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+@pytest.mark.slow
+def test_surrogates_and_control_characters_are_cleaned_at_the_boundary(real_bot) -> None:  # type: ignore[no-untyped-def]
+    """A lone surrogate made the tokenizer raise (and failed its whole micro-batch) and the JSON response
+    unencodable; now it is replaced at the boundary and the answer is ordinary."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    qs = ["\ud800 How often are eye exams needed?", "eye\x00exams\x07 schedule", "\udfff"] + [
+        f"How often are eye exams needed, case {i}?" for i in range(12)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(real_bot.ask, qs))
+    for a in answers:
+        body = json.dumps(a.to_dict(), ensure_ascii=False).encode("utf-8")  # encodable: no 500
+        assert body and "\x00" not in a.question and "\x07" not in a.question
+    assert "\ufffd" in answers[0].question and answers[3].route == answers[4].route

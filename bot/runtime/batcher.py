@@ -25,7 +25,7 @@ R = TypeVar("R")
 
 
 class _Item(Generic[T]):
-    __slots__ = ("done", "error", "event", "lead", "result", "value")
+    __slots__ = ("done", "error", "event", "lead", "result", "seen", "value", "waited")
 
     def __init__(self, value: T) -> None:
         self.value = value
@@ -34,13 +34,16 @@ class _Item(Generic[T]):
         self.lead = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self.seen = 0  # batches started before this item was queued
+        self.waited = 0  # batches started from its queueing until its result was handed back
 
 
 class MicroBatcher(Generic[T, R]):
     """Runs ``fn(items) -> results`` (one result per item, in order) for concurrent callers.
 
     ``batches`` counts the calls of ``fn`` made for batches (retries of a failed batch's items excluded),
-    so tests can bound waits in batches rather than seconds.
+    and :meth:`last_wait` tells the calling thread how many batches its last item waited for (its own
+    included), so tests can bound waits in batches rather than seconds.
     """
 
     def __init__(
@@ -53,11 +56,18 @@ class MicroBatcher(Generic[T, R]):
         self._queue: deque[_Item[T]] = deque()
         self._lock = threading.Lock()
         self._leader = False
+        self._local = threading.local()
+
+    def last_wait(self) -> int:
+        """Batches started between this thread's last :meth:`submit` queueing its item and the result being
+        handed back to it (for a leader: when it stops leading). 1: served by the next batch."""
+        return int(getattr(self._local, "waited", 0))
 
     def submit(self, value: T) -> R:
         """``fn([value])[0]``, possibly computed in one call with other callers' values."""
         item: _Item[T] = _Item(value)
         with self._lock:
+            item.seen = self.batches
             self._queue.append(item)
             if not self._leader:
                 self._leader = True
@@ -66,6 +76,7 @@ class MicroBatcher(Generic[T, R]):
             item.event.wait()
         if not item.done:  # handed leadership: our item is the oldest pending one
             self._lead(item)
+        self._local.waited = item.waited
         if item.error is not None:
             raise item.error
         return item.result
@@ -81,6 +92,7 @@ class MicroBatcher(Generic[T, R]):
                 self._run(batch)
         finally:
             with self._lock:
+                own.waited = self.batches - own.seen  # the leader's caller gets its result only now
                 if self._queue:
                     nxt = self._queue[0]
                     nxt.lead = True
@@ -110,7 +122,9 @@ class MicroBatcher(Generic[T, R]):
                     it.error = exc
             raise
         finally:
+            delivered = self.batches
             for it in batch:
+                it.waited = delivered - it.seen
                 it.done = True
                 it.event.set()
 

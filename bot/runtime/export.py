@@ -210,7 +210,6 @@ def check_texts(settings: Any) -> tuple[list[str], list[str]]:
     development set's if it is there, and a few fixed probes)."""
     from bot.chunking import chunk_documents
     from bot.corpus import load_corpus
-
     from bot.views import derive_views
 
     docs = load_corpus(settings.corpus_path, settings.root)
