@@ -36,13 +36,14 @@ class Settings:
         BUNDLED_MODEL,
     )
     quantize: bool = _doc(
-        "Encode with the model's Linear layers quantized to int8 (dynamic, CPU): faster, slightly different "
-        "vectors (the index records it and is rebuilt when this changes).",
+        "Encode with the model's Linear layers quantized to int8 (dynamic, CPU; FAQBOT_RUNTIME=torch only): "
+        "faster, slightly different vectors (the index records it and is rebuilt when this changes).",
         False,
     )
     precision: str = _doc(
-        "Model precision: 'auto' (bfloat16 on a CPU with native bfloat16, ~1.6x faster, vectors at cosine "
-        ">= 0.9999 to float32's; else float32), 'float32' or 'bfloat16'. Recorded in the index manifest.",
+        "Torch model precision (FAQBOT_RUNTIME=torch): 'auto' (bfloat16 on a CPU with native bfloat16, ~1.6x "
+        "faster, vectors at cosine >= 0.9999 to float32's; else float32), 'float32' or 'bfloat16'. The index "
+        "does not depend on it (the ONNX runtime is float32).",
         "auto",
     )
     device: str = _doc("Torch device for the embedding model.", "cpu")
