@@ -50,6 +50,19 @@ def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.runtime.export import export_for
+    from bot.runtime.onnx import META_FILE
+
+    path = export_for(_settings(args), force=args.force)
+    figures = json.loads((path.parent / META_FILE).read_text(encoding="utf-8"))["verified"]
+    out.write(
+        f"ONNX model {path} verified against torch: min cosine {figures['min_cosine']}, same top-"
+        f"{figures['top_k']} for {figures['same_top_k']}/{figures['queries']} questions\n"
+    )
+    return 0
+
+
 def format_answer(answer: Any) -> str:
     """Terminal rendering of an Answer: its text, then the numbered citations with their locations."""
     lines = [answer.text, ""]
@@ -181,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
 
+    p = sub.add_parser(
+        "export-onnx", help="export the model to ONNX once (torch), verified against torch; install does it"
+    )
+    _add_common(p)
+    p.add_argument("--force", action="store_true", help="export again even if a verified export exists")
+
     p = sub.add_parser("eval", help="run evaluation sets and write a report")
     _add_common(p)
     p.add_argument("sets", nargs="+", help="evaluation files (JSONL)")
@@ -233,6 +252,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, inp: Text
             from bot.mcp_server import serve_stdio
 
             return int(serve_stdio(_settings(args)))
+        if args.command == "export-onnx":
+            return cmd_export_onnx(args, out)
         if args.command == "eval":
             from bot.evaluation import cli_eval
 

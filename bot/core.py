@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -39,11 +40,28 @@ class BuildReport:
     model: str
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Text every later step accepts (issue 9): lone surrogates (not UTF-8, they made the tokenizer raise
+    and the JSON response fail) become U+FFFD; NUL and other control characters but tab and newlines
+    become spaces. Linear in the text's length."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return _CONTROL.sub(" ", text)
+
+
 def check_question(question: Any, max_chars: int) -> str:
-    """The question stripped; QuestionError if it is not text, empty or too long."""
+    """The question cleaned (:func:`clean_text`) and stripped; QuestionError if it is not text, empty or
+    too long."""
     if not isinstance(question, str):
         raise QuestionError(f"question must be text, got {type(question).__name__}")
-    q = question.strip()
+    if len(question) > 2 * max_chars:  # refuse before doing any work on it
+        raise QuestionError(f"question is {len(question)} characters; the limit is {max_chars}")
+    q = clean_text(question).strip()
     if not q:
         raise QuestionError("question is empty")
     if len(q) > max_chars:
@@ -63,7 +81,7 @@ def check_history(history: Any, max_turns: int, max_chars: int) -> tuple[str, ..
         if len(turn) > max_chars:
             raise QuestionError(f"history[{k}] is {len(turn)} characters; the limit is {max_chars}")
         if turn.strip():
-            turns.append(turn.strip())
+            turns.append(clean_text(turn).strip())
     return tuple(turns[-max_turns:]) if max_turns > 0 else ()
 
 
@@ -75,7 +93,17 @@ class Bot:
         from bot.embedding import Embedder
 
         s = self.settings
-        self.embedder = Embedder(s.model, s.device, s.batch_max, s.batch_wait_ms, s.quantize, s.precision)
+        self.embedder = Embedder(
+            s.model,
+            s.device,
+            s.batch_max,
+            s.batch_wait_ms,
+            s.quantize,
+            s.precision,
+            runtime=s.runtime,
+            model_cache=s.resolve(s.model_cache) if str(s.model_cache) not in ("", ".") else None,
+            threads=s.threads,
+        )
         self.docs: list[Document] = []
         self.index: Any = None
         self.searcher: Any = None
@@ -91,7 +119,17 @@ class Bot:
     # ---- loading -------------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self.searcher is not None
+        """Everything :meth:`load` loads is there: the searcher over the index, and the dose rules."""
+        return self.searcher is not None and self.dose is not None
+
+    def parts(self) -> dict[str, bool]:
+        """Which parts are loaded (for ``/readyz``)."""
+        return {
+            "corpus": bool(self.docs),
+            "model": self.embedder.loaded,
+            "index": self.searcher is not None,
+            "rules": self.dose is not None,
+        }
 
     def load(self, rebuild: bool | None = None) -> Bot:
         """Load corpus, model and index; rebuild a missing/stale/corrupt index if allowed."""
@@ -101,10 +139,12 @@ class Bot:
         s = self.settings
         allow = s.rebuild if rebuild is None else rebuild
         self.docs = load_corpus(s.corpus_path, s.root)
-        self.embedder.load()  # its model id (model, variant) is what the manifest must match
+        self.embedder.load()  # its weights' sha256 is what the manifest must match
         try:
             data = ix.read_index(s.index_path)
-            reasons = ix.stale_reasons(data.manifest, self.docs, self.embedder.model_id)
+            reasons = ix.stale_reasons(
+                data.manifest, self.docs, self.embedder.model_id, self.embedder.weights_sha256
+            )
             if data.manifest.dimension != self.embedder.dimension:
                 reasons.append(f"dimension {data.manifest.dimension} != model's {self.embedder.dimension}")
             if reasons:
@@ -122,12 +162,13 @@ class Bot:
     def _install(self, data: Any) -> None:
         from bot.retrieval import HybridSearcher
 
+        searcher = HybridSearcher(data.chunks, data.faiss_index)
+        searcher.vocabulary.support("qzxwvk")  # an unknown word builds the lazy typo tables now
+        if self.dose is None:  # before the searcher is published: ready means everything is loaded
+            self.dose = load_router(self.settings)
         self.index = data
         self._by_id = {c.id: c for c in data.chunks}
-        self.searcher = HybridSearcher(data.chunks, data.faiss_index)
-        self.searcher.vocabulary.support("qzxwvk")  # an unknown word builds the lazy typo tables now
-        if self.dose is None:
-            self.dose = load_router(self.settings)
+        self.searcher = searcher
         with self._cache_lock:
             self._cache.clear()
             self._generation += 1
@@ -221,6 +262,8 @@ class Bot:
             lambda texts: self.embedder.encode(texts, progress=progress),
             self.embedder.model_id,
             s.index_path,
+            model_sha256=self.embedder.weights_sha256,
+            runtime=self.embedder.description,
         )
         report = BuildReport(
             len(chunks),

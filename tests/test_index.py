@@ -91,8 +91,20 @@ def test_corrupt_files_raise_clear_errors(
 ) -> None:
     _build(project)
     (project / "index" / victim).write_text(damage)
+    if victim != "manifest.json":
+        with pytest.raises(IndexCorruptError, match=rf"{victim}: sha256 .* does not match the manifest"):
+            ix.read_index(project / "index")
+        _rehash(project / "index")  # damage that also rewrote the checksum: the parsers still catch it
     with pytest.raises(error, match=message):
         ix.read_index(project / "index")
+
+
+def _rehash(directory: Path) -> None:
+    """Recompute the manifest's file checksums (as a careless edit or a bad build would)."""
+    path = directory / "manifest.json"
+    data = json.loads(path.read_text())
+    data["files"] = {name: ix.sha256_file(directory / name) for name in data["files"]}
+    path.write_text(json.dumps(data))
 
 
 def test_count_mismatch_is_corrupt(project: Path) -> None:
@@ -100,8 +112,57 @@ def test_count_mismatch_is_corrupt(project: Path) -> None:
     path = project / "index" / "chunks.jsonl"
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:-1]))
+    _rehash(project / "index")
     with pytest.raises(IndexCorruptError, match="vectors"):
         ix.read_index(project / "index")
+
+
+def test_manifest_carries_the_sha256_of_every_index_file(project: Path) -> None:
+    built = _build(project)
+    d = project / "index"
+    assert built.manifest.files == {n: ix.sha256_file(d / n) for n in ("index.faiss", "chunks.jsonl")}
+    assert ix.read_manifest(d).files == built.manifest.files
+    # one flipped byte anywhere in a file is caught, naming the file
+    raw = bytearray((d / "chunks.jsonl").read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    (d / "chunks.jsonl").write_bytes(bytes(raw))
+    with pytest.raises(IndexCorruptError, match=r"chunks\.jsonl: sha256"):
+        ix.read_index(d)
+    # a manifest without checksums (hand-edited) is refused too
+    _build(project)
+    data = json.loads((d / "manifest.json").read_text())
+    del data["files"]["index.faiss"]
+    (d / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(IndexCorruptError, match=r"no checksum for index\.faiss"):
+        ix.read_index(d)
+
+
+@pytest.mark.parametrize(("fill", "message"), [(np.nan, "is not finite"), (7.0, "has length")])
+def test_damaged_vectors_with_an_intact_header_are_refused(
+    project: Path, fill: float, message: str
+) -> None:
+    built = _build(project)
+    vecs = built.faiss_index.reconstruct_n(0, built.faiss_index.ntotal)
+    # NaN in one row, or a random vector of the right shape (not unit length)
+    vecs[3] = fill if np.isnan(fill) else np.random.default_rng(1).standard_normal(vecs.shape[1]) * fill
+    damaged = faiss.IndexFlatIP(vecs.shape[1])
+    damaged.add(vecs)
+    faiss.write_index(damaged, str(project / "index" / "index.faiss"))
+    _rehash(project / "index")
+    with pytest.raises(IndexCorruptError, match=rf"index\.faiss: vector 3 {message}"):
+        ix.read_index(project / "index")
+
+
+def test_stale_by_weights_not_by_runtime(project: Path) -> None:
+    docs = load_corpus(project / "corpus", project)
+    built = ix.build(docs, chunk_documents(docs), hash_encoder(), "m (pkg 1)", project / "index",
+                     model_sha256="a" * 64, runtime="onnxruntime 1.0 float32")
+    m = built.manifest
+    assert (m.model_sha256, m.runtime) == ("a" * 64, "onnxruntime 1.0 float32")
+    assert ix.stale_reasons(m, docs, "m (pkg 1)", "a" * 64) == []
+    assert ix.stale_reasons(m, docs, "m (pkg 2)", "a" * 64) == []  # same weights, another package version
+    assert "model weights changed" in ix.stale_reasons(m, docs, "m (pkg 1)", "b" * 64)[0]
+    assert "model changed" in ix.stale_reasons(m, docs, "m (pkg 1) +int8-dynamic", "a" * 64)[0]
 
 
 def test_deleted_file_is_missing(project: Path) -> None:

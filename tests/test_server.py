@@ -451,6 +451,14 @@ def test_faqbot_serve_under_a_root_path(real_bot: Bot, tmp_path: Path) -> None:
             time.sleep(0.1)
         assert ready_after is not None
         print(f"faqbot serve → /readyz in {ready_after:.1f} s")
+        # The UI is mounted off the API's critical path: meanwhile a clear 503 with Retry-After.
+        while not httpx.get(base + "/readyz", timeout=2).json()["ui"]:
+            early = httpx.get(base + "/", timeout=10)
+            if early.status_code != 200:
+                assert early.status_code == 503 and early.headers["retry-after"].isdigit()
+                assert early.json()["error"]["code"] == "ui_not_ready"
+            assert time.monotonic() - t0 < 120
+            time.sleep(0.1)
         page = httpx.get(base + "/", timeout=10)
         assert page.status_code == 200
         config = httpx.get(base + "/config", timeout=10).json()

@@ -1,0 +1,191 @@
+"""The default query runtime: the bundled model exported to ONNX (fp32), run by ONNX Runtime, tokenized
+by ``tokenizers`` from the model's own tokenizer.json. Imports neither torch, transformers nor
+sentence-transformers.
+
+The export (``bot.runtime.export``) folds mean pooling and L2 normalisation into the graph, exactly as
+sentence-transformers does them; it was checked against torch on the corpus at export time. Loading
+refuses a file whose sha256 is not the one recorded at that check, naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.errors import ModelError
+from bot.runtime.files import ModelFiles, export_dir
+
+ONNX_FILE = "model.onnx"
+META_FILE = "export.json"
+OUTPUT = "sentence_embedding"
+
+
+def default_threads() -> int:
+    """Intra-op threads: the cores there are, at most 2 (measured best on the 2-core machines here;
+    more threads than cores contend when another process is busy)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def clean_text(text: str) -> str:
+    """Text the tokenizer accepts: lone surrogates (not encodable as UTF-8) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """What ``export.json`` records beside ``model.onnx``."""
+
+    onnx_sha256: str
+    weights_sha256: str
+    model: str
+    dimension: int
+    max_seq_length: int
+    opset: int
+    verified: dict[str, Any]
+    libraries: dict[str, str]
+    created: str
+
+    @classmethod
+    def read(cls, path: Path) -> ExportInfo:
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                onnx_sha256=str(d["onnx_sha256"]),
+                weights_sha256=str(d["weights_sha256"]),
+                model=str(d["model"]),
+                dimension=int(d["dimension"]),
+                max_seq_length=int(d["max_seq_length"]),
+                opset=int(d["opset"]),
+                verified=dict(d["verified"]),
+                libraries=dict(d.get("libraries", {})),
+                created=str(d.get("created", "")),
+            )
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: unreadable export record ({exc}); run `faqbot export-onnx`") from exc
+
+
+def tokenizer_for(files: ModelFiles) -> Any:
+    """The model's fast tokenizer, set up as sentence-transformers calls it: truncation at the model's
+    max_seq_length, padding to the longest text of a batch."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(files.path / "tokenizer.json"))
+    tok.no_truncation()
+    tok.enable_truncation(max_length=files.max_seq_length, strategy="longest_first")
+    pad_token = "[PAD]"
+    try:
+        cfg = json.loads((files.path / "tokenizer_config.json").read_text(encoding="utf-8"))
+        pad_token = str(cfg.get("pad_token") or pad_token)
+    except (OSError, ValueError):
+        pass
+    pad_id = tok.token_to_id(pad_token)
+    tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad_token)
+    return tok
+
+
+class OnnxEncoder:
+    """Encodes with an ONNX Runtime session. ``encode`` is thread-safe (ORT sessions are)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, session: Any, tokenizer: Any, info: ExportInfo, path: Path) -> None:
+        self.session = session
+        self.tokenizer = tokenizer
+        self.info = info
+        self.path = path
+        self.dimension = info.dimension
+        self.inputs = {i.name for i in session.get_inputs()}
+        self.description = f"onnxruntime {_version('onnxruntime')} float32"
+
+    @classmethod
+    def load(cls, files: ModelFiles, cache: Path, threads: int = 0) -> OnnxEncoder:
+        """The verified export of ``files``'s weights from ``cache``; ModelError naming the file if it is
+        missing, not verified, or not the file that was verified (sha256)."""
+        directory = export_dir(cache, files.weights_sha256)
+        onnx_path, meta_path = directory / ONNX_FILE, directory / META_FILE
+        hint = "run `faqbot export-onnx` (scripts/install.sh does it) or set FAQBOT_RUNTIME=torch"
+        try:
+            info = ExportInfo.read(meta_path)
+        except FileNotFoundError:
+            raise ModelError(f"{onnx_path}: no verified ONNX export of this model; {hint}") from None
+        if info.weights_sha256 != files.weights_sha256:
+            raise ModelError(f"{meta_path}: exported from other weights than {files.weights}; {hint}")
+        if not info.verified.get("passed"):
+            raise ModelError(f"{onnx_path}: failed verification against torch at export; {hint}")
+        try:
+            data = onnx_path.read_bytes()  # hashed and loaded from the same bytes: no swap in between
+        except OSError as exc:
+            raise ModelError(f"{onnx_path}: cannot be read ({exc}); {hint}") from exc
+        import hashlib
+
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != info.onnx_sha256:
+            raise ModelError(
+                f"{onnx_path}: sha256 {actual[:16]}… is not the verified export's {info.onnx_sha256[:16]}…; "
+                f"refusing it; {hint}"
+            )
+        session = make_session(data, threads)
+        del data
+        return cls(session, tokenizer_for(files), info, onnx_path)
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Normalised float32 vectors; texts are sorted by length into batches (less padding)."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        step = max(1, batch_size)
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
+            out[rows] = self._run([clean_text(texts[i]).strip() for i in rows])
+        return out
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        (vecs,) = self.session.run([OUTPUT], {k: v for k, v in feeds.items() if k in self.inputs})
+        return np.asarray(vecs, dtype=np.float32)
+
+
+def make_session(model: bytes | str, threads: int = 0) -> Any:
+    """An ORT CPU session with deliberate threading: ``threads`` intra-op threads (0: up to 2), one
+    inter-op thread, sequential execution, and no spin-waiting (spinning threads burn the cores another
+    process on a shared 2-core machine needs, and the latency collapses under contention)."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ModelError("onnxruntime is not installed (pip install onnxruntime)") from exc
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads if threads > 0 else default_threads()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types for invalid graphs
+        raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
+
+
+def _version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
