@@ -342,6 +342,11 @@ def topic_phrases() -> tuple[tuple[re.Pattern[str], str], ...]:
         if line.startswith("phrase "):
             topic, _, pattern = line[len("phrase ") :].partition(":")
             out.append((re.compile(pattern.strip()), topic.strip()))
+    # a hyphenated topic term is also asked about spaced or joined ("half life", "halflife")
+    for term, topic in clinical_topics().items():
+        if "-" in term:
+            parts = [re.escape(p) for p in term.split("-") if p]
+            out.append((re.compile(r"\b" + r"[- ]?".join(parts) + r"s?\b"), topic))
     return tuple(out)
 
 

@@ -248,3 +248,11 @@ def test_a_dosing_question_about_a_reaction_the_tables_never_name_is_no_rule(rea
     assert a.citations and not a.decisions
     assert real_bot.ask("pembrolizumab pneumonitis grade 2, hold?").route == "abstain"  # another drug
     assert real_bot.ask("Patient has a grade 3 toxicity, what now?").route == "clarify"  # nothing named
+
+
+def test_a_hyphenated_topic_term_is_recognised_spaced_or_joined() -> None:
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["dose", "half", "life"], content=["dose", "half", "life"])
+    for q in ("what's the half life of it", "half-life?", "halflife of the drug"):
+        assert "pharmacokinetics" in v.support(q).missing_topics, q
