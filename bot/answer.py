@@ -1,6 +1,6 @@
 """Extractive answers and abstention, on plain data (hits in, :class:`~bot.records.Answer` out).
 
-The answer text is built only from source spans, each marked ``[n]`` and listed in ``citations``; the only
+The answer text is built only from source spans, each marked ``[^n]`` and listed in ``citations``; the only
 other words are the fixed templates below. When the source does not answer, the answer abstains and the
 nearest passages go under ``related`` only.
 """
@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.display import cite_mark, readable
 from bot.records import Answer, Chunk, Citation, Hit
 from bot.retrieval import Support, Vocabulary
 
@@ -152,7 +153,8 @@ def compose(question: str, hits: Sequence[Hit], support: Support, th: Thresholds
         if h.dense >= best.dense - SUPPORT_MARGIN and h.chunk.id not in {c.chunk.id for c in chosen}:
             chosen.append(h)
     citations = tuple(Citation.of(n, h.chunk, h.score) for n, h in enumerate(chosen, 1))
-    text = "\n\n".join([ANSWER_LEAD] + [f"> {display(h.chunk)} [{n}]" for n, h in enumerate(chosen, 1)])
+    quotes = [f"> {readable(display(h.chunk))} {cite_mark(n)}" for n, h in enumerate(chosen, 1)]
+    text = "\n\n".join([ANSWER_LEAD, *quotes])
     related = tuple(
         Citation.of(n, h.chunk, h.score)
         for n, h in enumerate((h for h in hits if h not in chosen), len(chosen) + 1)

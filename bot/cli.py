@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from bot.display import cite_mark
 from bot.errors import FaqbotError, QuestionError
 from bot.settings import Settings
 
@@ -67,7 +68,7 @@ def format_answer(answer: Any) -> str:
     """Terminal rendering of an Answer: its text, then the numbered citations with their locations."""
     lines = [answer.text, ""]
     for c in answer.citations:
-        lines.append(f"[{c.n}] {c.source}:{c.start}-{c.end}  ({c.context})")
+        lines.append(f"{cite_mark(c.n)} {c.source}:{c.start}-{c.end}  ({c.context})")
     if answer.related:
         lines.append("Related passages:" if answer.citations else "Nearest passages (not an answer):")
         for c in answer.related:

@@ -12,11 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.display import CITE_MARK_RE, readable
 from bot.records import Chunk, Document
 
 SEP = " › "
-_MARKS_RE = re.compile(r"((?:\s*\[\d+\])+)\s*$")
-_MARK_RE = re.compile(r"\[(\d+)\]")
 _BOLD_RE = re.compile(r"\*\*([^*\n]+?)\*\*")
 # Characters that mean something to Markdown, KaTeX or template engines: written as numeric entities, so
 # a renderer that looks at the raw string (marked, KaTeX auto-render, Handlebars) finds nothing to do.
@@ -69,16 +68,30 @@ def choices_for(missing: Sequence[str]) -> tuple[str, ...]:
     return ()
 
 
+def mark_html(n: int) -> str:
+    """faqbot's citation marker: a superscript link to citation ``n`` of the same answer (the source's own
+    reference marks stay bracketed text)."""
+    return (
+        f'<sup class="fb-mark"><a class="fb-mark-link" href="#fb-cite-{int(n)}" '
+        f'aria-label="faqbot citation {int(n)}">{int(n)}</a></sup>'
+    )
+
+
 def _inline(text: str, marks: Iterable[int] = ()) -> str:
-    """Escaped text with ``**bold**`` kept, and trailing ``[n]`` citation markers styled."""
+    """Escaped text with ``**bold**`` kept, and faqbot's ``[^n]`` markers (for citations it has) as links."""
     known = set(marks)
-    tail = ""
-    m = _MARKS_RE.search(text)
-    if m and known and all(int(n) in known for n in _MARK_RE.findall(m.group(1))):
-        tail = "".join(
-            f'<sup class="fb-mark" title="citation {n}">[{n}]</sup>' for n in _MARK_RE.findall(m.group(1))
-        )
-        text = text[: m.start()]
+    out = []
+    pos = 0
+    for m in CITE_MARK_RE.finditer(text):
+        if int(m.group(1)) in known:
+            out.append(_bold_only(text[pos : m.start()]))
+            out.append(mark_html(int(m.group(1))))
+            pos = m.end()
+    out.append(_bold_only(text[pos:]))
+    return "".join(out)
+
+
+def _bold_only(text: str) -> str:
     out = []
     pos = 0
     for b in _BOLD_RE.finditer(text):
@@ -86,7 +99,7 @@ def _inline(text: str, marks: Iterable[int] = ()) -> str:
         out.append(f"<strong>{esc(b.group(1))}</strong>")
         pos = b.end()
     out.append(esc(text[pos:]))
-    return "".join(out) + (" " + tail if tail else "")
+    return "".join(out)
 
 
 def text_html(text: str, marks: Iterable[int] = ()) -> str:
@@ -125,11 +138,13 @@ def _loc(c: Mapping[str, Any]) -> str:
 
 
 def citation_html(c: Mapping[str, Any], label: str | None = None) -> str:
-    """A citation folded to one line (number, context, location); unfolds to the verbatim passage."""
-    n = f'<span class="fb-n">[{int(c["n"])}]</span> ' if int(c.get("n", 0)) else ""
-    ctx = esc(c.get("context") or "")
+    """A citation folded to one line (faqbot's number, readable context, location); unfolds to the
+    verbatim passage, exactly as the source writes it."""
+    n = int(c.get("n", 0))
+    num = f'<span class="fb-n"><span class="fb-sr">faqbot citation </span>{n}</span> ' if n else ""
+    ctx = esc(readable(str(c.get("context") or "")))
     return (
-        f'<details class="fb-cite"><summary>{n}{label or ""}{ctx} '
+        f'<details class="fb-cite fb-cite-{n}"><summary>{num}{label or ""}{ctx} '
         f'<span class="fb-loc">{_loc(c)}</span></summary>'
         f'<blockquote class="fb-passage-text">{_verbatim(c["text"])}</blockquote>'
         f'<a class="fb-jump" href="#p-{esc(c["id"])}">Show in source</a></details>'
@@ -153,9 +168,10 @@ def facts_html(facts: Mapping[str, Any] | None) -> str:
 def decision_html(d: Mapping[str, Any]) -> str:
     return (
         '<div class="fb-decision">'
-        f'<div class="fb-action"><strong>{esc(d["action"])}</strong></div>'
-        f'<div class="fb-row-label">{esc(d.get("reaction", ""))} — {esc(d.get("severity", ""))}</div>'
-        f'<blockquote class="fb-row">{_verbatim(d["quote"])}'
+        f'<div class="fb-action"><strong>{esc(readable(d["action"]))}</strong></div>'
+        f'<div class="fb-row-label">{esc(readable(d.get("reaction", "")))} — '
+        f'{esc(readable(d.get("severity", "")))}</div>'
+        f'<blockquote class="fb-row">{_verbatim(readable(d["quote"]))}'
         f'<div class="fb-loc">{_loc(d)}</div></blockquote></div>'
     )
 
@@ -209,13 +225,26 @@ def error_html(message: str) -> str:
 
 
 def notice_html(notice: Mapping[str, Any] | None) -> str:
-    """The always-visible research-use banner: the source's own disclaimer, verbatim and located."""
+    """The always-visible research-use banner: the source's own disclaimer, verbatim and located.
+
+    It folds to its first line ("Research use only. Not medical advice.") and unfolds to the source's
+    words; the page script folds it on narrow screens, where the full text would take a third of the view.
+    """
     own = "faqbot only repeats what the source says; it is not medical advice."
+    head = (
+        '<summary class="fb-notice-head"><strong>Research use only.</strong> '
+        '<span class="fb-notice-short">Not medical advice.</span></summary>'
+    )
     if notice is None:
-        return f'<div class="fb-notice" role="note"><strong>Research use only.</strong> {esc(own)}</div>'
+        body = f'<p class="fb-notice-body">{esc(own)}</p>'
+    else:
+        body = (
+            f'<p class="fb-notice-body">“{esc(notice["text"])}” <span class="fb-loc">({_loc(notice)})</span> '
+            f"{esc(own)}</p>"
+        )
     return (
-        '<div class="fb-notice" role="note"><strong>Research use only.</strong> '
-        f'“{esc(notice["text"])}” <span class="fb-loc">({_loc(notice)})</span> {esc(own)}</div>'
+        '<aside class="fb-notice" aria-label="Research-use notice">'
+        f'<details class="fb-notice-fold" open>{head}{body}</details></aside>'
     )
 
 
@@ -250,16 +279,24 @@ def tables(chunks: Sequence[Chunk]) -> list[Table]:
 
 
 def table_html(table: Table, anchors: bool = False) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
+    """A table. In the Source tab (``anchors``) its text is as written; elsewhere it reads cleanly. Wide
+    tables scroll inside a focusable, labelled region (keyboard users can scroll it too)."""
+    show = _bold if anchors else (lambda t: _bold(readable(t)))
+    head = "".join(f'<th scope="col">{show(h)}</th>' for h in table.header)
     body = []
     for row in table.rows:
         rid = f' id="p-{esc(row.id)}"' if anchors else ""
         cells_text = row.text.split("\t")  # a continuation row's empty first cell was trimmed off the span
         cells_text = [""] * (len(table.header) - len(cells_text)) + cells_text
-        cells = "".join(f"<td>{_bold(cell)}</td>" for cell in cells_text)
+        cells = "".join(f"<td>{show(cell)}</td>" for cell in cells_text)
         body.append(f'<tr class="fb-passage"{rid}>{cells}</tr>')
-    caption = f"<caption>{esc(table.title)}</caption>" if table.title and not anchors else ""
-    return f'<table class="fb-table">{caption}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    caption = f"<caption>{esc(readable(table.title))}</caption>" if table.title and not anchors else ""
+    name = esc(readable(table.title) or "Table")
+    return (
+        f'<div class="fb-table-wrap" role="region" aria-label="{name}" tabindex="0">'
+        f'<table class="fb-table">{caption}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+        "</table></div>"
+    )
 
 
 def tables_html(chunks: Sequence[Chunk]) -> str:
@@ -332,10 +369,17 @@ def source_html(docs: Sequence[Document], chunks: Sequence[Chunk]) -> str:
 
 
 # ---- export -----------------------------------------------------------------------------------------
+def _footnotes(text: str, turn: int) -> str:
+    """faqbot's ``[^n]`` markers of one answer as ``[^turn.n]``: footnote labels unique in the file."""
+    return CITE_MARK_RE.sub(lambda m: f"[^{turn}.{m.group(1)}]", text)
+
+
 def export_markdown(turns: Sequence[Mapping[str, Any]], notice: Mapping[str, Any] | None = None) -> str:
     """A conversation (Answer JSON objects, in order) as Markdown with every citation located and quoted.
 
-    This is a file for people to read, not HTML: the source's text is kept as written (quoted with ``>``).
+    This is a file for people to read, not HTML. faqbot's citations are Markdown footnotes (``[^1.2]``:
+    answer 1, citation 2), so they never look like the source's own "[1]" reference marks; each footnote
+    gives the location and quotes the passage exactly as the source writes it (``>``).
     """
     lines = ["# faqbot conversation", ""]
     if notice is not None:
@@ -350,10 +394,10 @@ def export_markdown(turns: Sequence[Mapping[str, Any]], notice: Mapping[str, Any
             f"*{ROUTE_LABELS.get(str(a.get('route')), a.get('route'))}*",
             "",
         ]
-        lines += [str(a.get("text", "")).strip(), ""]
+        lines += [_footnotes(str(a.get("text", "")).strip(), k), ""]
         for d in a.get("decisions") or []:
-            lines += [f"- **{d['action']}** — {d.get('reaction', '')}, {d.get('severity', '')}"]
-            lines += [f"  > {d['quote']}", f"  ({d['source']}:{d['start']}-{d['end']})"]
+            lines += [f"- **{readable(d['action'])}** — {d.get('reaction', '')}, {readable(d.get('severity', ''))}"]
+            lines += [f"  > {readable(d['quote'])}", f"  ({d['source']}:{d['start']}-{d['end']})"]
         facts = {key: v for key, v in (a.get("facts") or {}).items() if v is not None}
         if facts:
             lines += [
@@ -366,8 +410,8 @@ def export_markdown(turns: Sequence[Mapping[str, Any]], notice: Mapping[str, Any
         if cites:
             lines += ["", "Citations:", ""]
             for c in cites:
-                quoted = "\n".join(f"  > {ln}" for ln in str(c["text"]).splitlines())
-                lines += [f"{c['n']}. {c['context']} — {c['source']}:{c['start']}-{c['end']}", quoted]
+                quoted = "\n".join(f"    > {ln}" for ln in str(c["text"]).splitlines())
+                lines += [f"[^{k}.{c['n']}]: {c['context']} — {c['source']}:{c['start']}-{c['end']}", quoted, ""]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -716,7 +716,7 @@ def create_app(
             auth_dependency=auth_dependency if security.auth_on else None,
             show_error=False,
             enable_monitoring=False,
-            footer_links=["api"],
+            footer_links=[],  # no "Use via API" footer for clinicians; the API is documented at /docs
             run_history=False,
             pwa=False,
             mcp_server=False,

@@ -33,13 +33,27 @@ EXAMPLES = (
     "Can avutometinib be taken with grapefruit juice?",
 )
 UNSET = "—"  # a form field left empty
+HEADER = (
+    '<header><h1>faqbot <span class="fb-sub">— answers from the avutometinib + defactinib '
+    "dose-modification source, with citations</span></h1></header>"
+)
 REACTIONS = ("ocular", "skin", "hepatotoxicity", "rhabdomyolysis")
 
+# Colours meet WCAG 2.2 AA contrast (4.5:1 for text) on their backgrounds; focus is always visible.
 CSS = """
 .gradio-container { overflow: clip !important; }  /* hidden would stop the notice from sticking */
+.fb-sr { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
+#fb-header h1 { font-size: 1.25rem; font-weight: 700; margin: 0; color: var(--body-text-color); }
+#fb-header .fb-sub { font-weight: 400; font-size: 0.95rem; color: #374151; }
+.dark #fb-header .fb-sub { color: #d1d5db; }
 #fb-notice { position: sticky; top: 0; z-index: 50; background: var(--body-background-fill); padding: 4px 0; }
-.fb-notice { border: 1px solid #d97706; background: #fffbeb; color: #78350f; padding: 8px 12px;
+.fb-notice { border: 1px solid #b45309; background: #fffbeb; color: #78350f; padding: 6px 12px;
   border-radius: 6px; font-size: 0.9em; }
+.fb-notice summary { cursor: pointer; }
+.fb-notice-body { margin: 4px 0 0 0; }
+.fb-notice details[open] .fb-notice-short { display: none; }
+.fb-notice .fb-loc { color: #78350f; opacity: 1; }
 .fb-badge { display: inline-block; font-size: 0.8em; font-weight: 600;
   letter-spacing: .03em; padding: 1px 8px; border-radius: 10px; background: #e0e7ff; color: #3730a3;
   margin-bottom: 4px; }
@@ -51,29 +65,63 @@ CSS = """
 .fb-route-no_rule .fb-card { border-color: #d97706; }
 .fb-route-clarify .fb-card { border-color: #0284c7; border-style: dashed; }
 .fb-action { font-size: 1.08em; margin: 4px 0; }
-.fb-row-label { font-size: 0.85em; opacity: .8; }
-.fb-row, .fb-quote, .fb-passage-text { border-left: 3px solid #94a3b8; margin: 4px 0; padding: 2px 10px; }
-.fb-verbatim { white-space: pre-wrap; tab-size: 4; }
-.fb-loc { font-size: 0.8em; opacity: .7; font-family: monospace; }
-.fb-mark { color: #4338ca; font-weight: 600; }
-.fb-n { color: #4338ca; font-weight: 700; }
+.fb-row-label { font-size: 0.85em; }
+.fb-row, .fb-quote, .fb-passage-text { border-left: 3px solid #64748b; margin: 4px 0; padding: 2px 10px; }
+.fb-verbatim { white-space: pre-wrap; tab-size: 4; overflow-wrap: anywhere; }
+.fb-loc { font-size: 0.8em; font-family: monospace; overflow-wrap: anywhere; }
+/* faqbot's citation markers: superscript number pills that link to the citation (the source's own
+   reference marks stay plain bracketed text). */
+.fb-mark { line-height: 0; }
+.fb-mark a.fb-mark-link, .fb-n { display: inline-block; min-width: 1.3em; padding: 0 .3em; border-radius: 1em;
+  background: #3730a3; color: #ffffff !important; font-weight: 700; font-size: .78em; text-align: center;
+  text-decoration: none; line-height: 1.45; }
+.fb-mark a.fb-mark-link { padding: .1em .45em; }  /* a 24 px target with its surroundings (WCAG 2.5.8) */
 .fb-cite, .fb-related { margin: 4px 0; }
-.fb-cite summary, .fb-related summary { cursor: pointer; }
-.fb-jump { font-size: 0.85em; }
+.fb-cite summary, .fb-related summary, .fb-more summary { cursor: pointer; }
+.fb-jump { font-size: 0.9em; display: inline-block; padding: 4px 0; color: #1d4ed8; }
+.dark .fb-jump { color: #93c5fd; }
 .fb-facts ul { margin: 2px 0 2px 18px; padding: 0; }
 .fb-missing { font-weight: 600; margin-top: 4px; }
 .fb-error { color: #991b1b; }
-.fb-question { white-space: pre-wrap; }
-.fb-doc-name { font-family: monospace; opacity: .7; margin-bottom: 6px; }
-.fb-source .fb-passage { scroll-margin-top: 80px; border-radius: 4px; transition: background .3s; }
-.fb-source .fb-passage.fb-hl, .fb-source tr.fb-hl td { background: #fde68a; outline: 2px solid #d97706; }
-.fb-table { border-collapse: collapse; margin: 8px 0; width: 100%; }
-.fb-table th, .fb-table td { border: 1px solid #cbd5e1; padding: 4px 8px; text-align: left;
+.fb-question { white-space: pre-wrap; overflow-wrap: anywhere; }
+.fb-doc-name { font-family: monospace; margin-bottom: 6px; }
+.fb-source .fb-passage { scroll-margin-top: 120px; border-radius: 4px; transition: background .3s; }
+.fb-source .fb-passage.fb-hl, .fb-source tr.fb-hl td { background: #fde68a; color: #1f2937;
+  outline: 2px solid #b45309; }
+.fb-table-wrap { overflow-x: auto; max-width: 100%; }
+.fb-table { border-collapse: collapse; margin: 8px 0; width: 100%; min-width: 28em; }
+.fb-table th, .fb-table td { border: 1px solid #94a3b8; padding: 4px 8px; text-align: left;
   vertical-align: top; }
 .fb-table caption { text-align: left; font-weight: 600; padding: 4px 0; }
+#fb-dose-card:empty { display: none; }
+/* Keyboard focus: always visible, on every control and on the document's own elements. */
+a:focus-visible, summary:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible,
+[tabindex]:focus-visible, [role="tab"]:focus-visible {
+  outline: 3px solid #1d4ed8 !important; outline-offset: 2px; }
+.dark a:focus-visible, .dark summary:focus-visible, .dark button:focus-visible { outline-color: #93c5fd !important; }
+/* Contrast: Gradio's placeholders and block labels are too pale for WCAG AA. */
+textarea::placeholder, input::placeholder { color: #6b7280 !important; opacity: 1; }
+/* Phones (≤ 480 px) and tablets (≤ 1024 px): one column, full-width chat, the notice folded to a line. */
+@media (max-width: 1024px) {
+  .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
+  #fb-dose-row { flex-direction: column !important; }
+  #fb-dose-row > * { min-width: 0 !important; width: 100% !important; }
+}
+@media (max-width: 480px) {
+  #fb-header .fb-sub { display: block; font-size: .85rem; }
+  .fb-notice { padding: 4px 8px; font-size: .85em; }
+  #fb-chat { height: 62vh !important; }
+  #fb-chat .message-row, #fb-chat .message-wrap .message { max-width: 100% !important; }
+  #fb-chat .bubble-wrap { padding: 6px !important; }
+  #fb-ask-row { flex-wrap: nowrap !important; gap: 6px; }
+  #fb-ask-row > * { min-width: 0 !important; }
+  #fb-send { min-width: 4.5em !important; flex: 0 0 auto !important; }
+  #fb-examples button, #fb-choices button { flex: 1 1 100% !important; min-height: 44px; }
+}
 """
 
-# Citation links: open the Source tab, then scroll to the passage and highlight it.
+# In the page's <head>: citation links (jump to the Source tab, focus the passage), marker links (open the
+# citation), the notice folded on narrow screens, and a polite live region that announces each new answer.
 HEAD = """
 <script>
 (() => {
@@ -87,18 +135,38 @@ HEAD = """
       if (el && el.offsetParent !== null) {
         document.querySelectorAll('.fb-hl').forEach((x) => x.classList.remove('fb-hl'));
         el.classList.add('fb-hl');
+        el.setAttribute('tabindex', '-1');
         el.scrollIntoView({ block: 'center' });
+        el.focus({ preventScroll: true });
       } else if (tries++ < 60) {
         setTimeout(go, 50);
       }
     };
     go();
   }
+  function openCitation(link) {
+    const n = (link.getAttribute('href') || '').replace('#fb-cite-', '');
+    const answer = link.closest('.fb-answer');
+    const cite = answer && answer.querySelector('details.fb-cite-' + CSS.escape(n));
+    if (!cite) return;
+    cite.open = true;
+    const summary = cite.querySelector('summary');
+    if (summary) { summary.scrollIntoView({ block: 'nearest' }); summary.focus(); }
+  }
   document.addEventListener('click', (event) => {
-    const a = event.target.closest && event.target.closest('a.fb-jump');
-    if (!a) return;
-    event.preventDefault();
-    jump((a.getAttribute('href') || '').slice(1));
+    const target = event.target.closest ? event.target : null;
+    if (!target) return;
+    const a = target.closest('a.fb-jump');
+    if (a) {
+      event.preventDefault();
+      jump((a.getAttribute('href') || '').slice(1));
+      return;
+    }
+    const mark = target.closest('a.fb-mark-link');
+    if (mark) {
+      event.preventDefault();
+      openCitation(mark);
+    }
   }, true);
   // A link from outside (a CDS Hooks card: .../#p-<passage id>) opens the Source tab at that passage.
   function fromHash() {
@@ -115,6 +183,49 @@ HEAD = """
   // Gradio may insert this script after the page's load event: then run now.
   if (document.readyState === 'complete') fromHash(); else window.addEventListener('load', fromHash);
   window.addEventListener('hashchange', fromHash);
+
+  let live = null;
+  function announce(el) {
+    const badge = el.querySelector('.fb-badge');
+    const action = el.querySelector('.fb-action');
+    const text = el.querySelector('.fb-text');
+    const cites = el.querySelectorAll('.fb-cites details.fb-cite').length;
+    const parts = ['New answer: ' + (badge ? badge.textContent.trim() : '') + '.'];
+    if (action) parts.push(action.textContent.trim());
+    else if (text) parts.push(text.textContent.replace(/\s+/g, ' ').trim().slice(0, 240));
+    if (cites) parts.push(cites + (cites === 1 ? ' citation.' : ' citations.'));
+    live.textContent = '';
+    setTimeout(() => { live.textContent = parts.join(' '); }, 50);
+  }
+  let chatCount = 0;
+  let doseShown = '';
+  function check() {
+    const answers = document.querySelectorAll('#fb-chat .fb-answer');
+    if (answers.length > chatCount) announce(answers[answers.length - 1]);
+    chatCount = answers.length;
+    const dose = document.querySelector('#fb-dose-card .fb-answer');
+    const shown = dose ? dose.outerHTML : '';
+    if (dose && shown !== doseShown) announce(dose);
+    doseShown = shown;
+  }
+  function setup() {
+    live = document.createElement('div');
+    live.id = 'fb-live';
+    live.className = 'fb-sr';
+    live.setAttribute('role', 'status');
+    live.setAttribute('aria-live', 'polite');
+    live.setAttribute('aria-atomic', 'true');
+    document.body.appendChild(live);
+    const narrow = window.matchMedia('(max-width: 480px)');
+    let folded = false;
+    new MutationObserver(() => {
+      const fold = document.querySelector('#fb-notice details.fb-notice-fold');
+      if (fold && !folded) { folded = true; if (narrow.matches) fold.open = false; }
+      check();
+    }).observe(document.body, { childList: true, subtree: true });
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', setup);
+  else setup();
 })();
 </script>
 """
@@ -340,6 +451,7 @@ def build_ui(
 
     private: dict[str, Any] = {"api_visibility": "private"}
     with gr.Blocks(title="faqbot", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
+        gr.HTML(HEADER, elem_id="fb-header", padding=False)
         gr.HTML(render.notice_html(view.notice), elem_id="fb-notice", padding=False)
         with gr.Tabs(elem_id="fb-tabs"):
             with gr.Tab("Chat", id="chat", elem_id="fb-tab-chat"):
@@ -360,9 +472,10 @@ def build_ui(
                         gr.Button(visible=False, size="sm", elem_classes=["fb-choice"])
                         for _ in range(MAX_CHOICES)
                     ]
-                with gr.Row():
+                with gr.Row(elem_id="fb-ask-row"):
                     box = gr.Textbox(
                         elem_id="fb-question",
+                        label="Your question",
                         show_label=False,
                         placeholder=f"Ask a question (up to {max_question_chars} characters)",
                         max_length=max_question_chars,
@@ -377,7 +490,7 @@ def build_ui(
                     download = gr.DownloadButton(
                         "Export conversation (Markdown)", visible=False, size="sm", elem_id="fb-export"
                     )
-            with gr.Tab("Dose decision", id="dose", elem_id="fb-tab-dose"), gr.Row():
+            with gr.Tab("Dose decision", id="dose", elem_id="fb-tab-dose"), gr.Row(elem_id="fb-dose-row"):
                 with gr.Column(scale=1, elem_id="fb-dose-form"):
                     f_reaction = gr.Dropdown(
                         [UNSET, *REACTIONS],

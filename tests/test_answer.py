@@ -13,6 +13,7 @@ from bot.answer import (
     foreign_terms,
 )
 from bot.chunking import Chunker
+from bot.display import readable
 from bot.records import Chunk, Document, Hit
 from bot.retrieval import Support, Vocabulary
 
@@ -41,18 +42,18 @@ def test_answer_text_is_only_source_spans_and_templates(seed_text: str) -> None:
     # Remove the fixed template words and markers: what is left must be source text.
     body = ans.text.replace(ANSWER_LEAD, "")
     quotes = [line for line in body.split("\n") if line.strip()]
-    assert [re.search(r" \[(\d+)\]$", line).group(1) for line in quotes] == ["1", "2"]  # type: ignore[union-attr]
+    assert [re.search(r" \[\^(\d+)\]$", line).group(1) for line in quotes] == ["1", "2"]  # type: ignore[union-attr]
     for line in quotes:
         assert line.startswith("> ")
-        part = re.sub(r" \[\d+\]$", "", line[2:])
-        assert " ".join(part.split()) in " ".join(seed_text.split()), part
+        part = re.sub(r" \[\^\d+\]$", "", line[2:])
+        assert " ".join(part.split()) in " ".join(readable(seed_text).split()), part
     assert [c.id for c in ans.related] == [chunks[0].id]
 
 
 def test_a_far_weaker_second_passage_is_not_quoted(seed_text: str) -> None:
     chunks = _chunks(seed_text)
     ans = compose("q", [_hit(chunks[3], 0.7), _hit(chunks[4], 0.4)], OK, Thresholds())
-    assert len(ans.citations) == 1 and "[2]" not in ans.text
+    assert len(ans.citations) == 1 and "[^2]" not in ans.text
 
 
 def test_table_rows_are_displayed_with_their_context(seed_text: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from bot import Settings, load_bot
 from bot.core import Bot
+from bot.display import cite_mark
 from bot.errors import FaqbotError, QuestionError, StaleIndexError
 from tests.conftest import ROOT
 
@@ -70,7 +71,7 @@ def test_answer_contract_and_verbatim_citations(real_bot: Bot) -> None:
         assert set(c) == {"n", "id", "source", "start", "end", "text", "context", "score"}
         text = (real_bot.settings.root / c["source"]).read_text(encoding="utf-8")
         assert text[c["start"] : c["end"]] == c["text"]
-        assert f"[{c['n']}]" in d["text"] or c in d["related"]
+        assert cite_mark(c["n"]) in d["text"] or c in d["related"]
     json.dumps(d)  # serialisable as is
 
 

@@ -47,7 +47,7 @@ def test_ask_human_output(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out = run(built, monkeypatch, "ask", "How often are eye exams needed?")
     assert code == 0
     assert "every three cycles" in out
-    assert "[1] corpus/avutometinib_dose_modification.md:" in out
+    assert "[^1] corpus/avutometinib_dose_modification.md:" in out
 
 
 def test_ask_json_is_the_contract(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,7 @@ def test_flags_give_a_decision_with_the_action_verbatim_and_the_row_located() ->
     assert rc == 0
     assert text.startswith("[decision]")
     assert "Withhold until Grade ≤ 1 , then resume at a reduced dose or permanently discontinue." in text
-    assert "[1] corpus/avutometinib_dose_modification.md:715-816" in text
+    assert "[^1] corpus/avutometinib_dose_modification.md:715-816" in text
 
 
 def test_json_output_is_the_answer_contract() -> None:

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.display import readable
 from bot.dose import Facts, decide, evaluate, load_rules, render
 from bot.dose.acceptance import code
 from bot.dose.engine import Problem
@@ -233,30 +234,31 @@ def test_exhaustive_with_facts_not_stated(rules: RuleSet) -> None:
 
 # ---- the answer of each route --------------------------------------------------------------------------
 def _check_grounded(answer: Answer, rules: RuleSet) -> None:
-    """Every citation is the source text at its offsets, every [n] in the text is a citation, and every
-    quoted line is made of source spans (the rest of the text is fixed templates)."""
+    """Every citation is the source text at its offsets, every [^n] in the text is a citation, and every
+    quoted line is made of source spans as they read (``readable``; the rest is fixed templates)."""
     text = rules.source_text
+    shown = readable(text)
     for c in answer.citations:
         assert text[c.start : c.end] == c.text
-    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    numbers = {int(n) for n in re.findall(r"\[\^(\d+)\]", answer.text)}
     assert numbers == {c.n for c in answer.citations}
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
     by_n = {c.n: c for c in answer.citations}
     for line in answer.text.splitlines():
         if not line.startswith("> "):
             continue
-        m = re.match(r"^> (.*) \[(\d+)\]$", line)
+        m = re.match(r"^> (.*) \[\^(\d+)\]$", line)
         assert m, line
         body, cited = m.group(1), by_n[int(m.group(2))]
-        flat = " ".join(cited.text.split())
+        flat = " ".join(readable(cited.text).split())
         parts = [p.strip("* ") for p in body.split(" — ")]
         for part in parts:
-            in_source = part in flat or part in text or part in " ".join(text.split())
+            in_source = part in flat or part in shown or part in " ".join(shown.split())
             assert in_source, (part, line)
     for d in answer.decisions:
         assert text[d.start : d.end] == d.quote
         assert d.action in d.quote and d.quote.endswith(d.action)
-        assert d.action in answer.text
+        assert readable(d.action) in answer.text
 
 
 def test_decision_states_the_action_cites_the_row_and_shows_monitoring(rules: RuleSet) -> None:

@@ -44,7 +44,7 @@ def answer(route: str = "answer", **kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "question": "q?",
         "route": route,
-        "text": "From the source:\n\n> Withhold until Grade ≤ 1. [1]",
+        "text": "From the source:\n\n> Withhold until Grade ≤ 1. [^1]",
         "abstained": route == "abstain",
         "citations": [cite()] if route == "answer" else [],
         "related": [],
@@ -96,39 +96,42 @@ def test_esc_leaves_no_markup_and_shows_the_text(payload: str) -> None:
 
 @pytest.mark.parametrize("payload", XSS)
 def test_payload_in_question_passage_and_answer_shows_as_text(payload: str) -> None:
-    a = answer(text=f"From the source:\n\n> {payload} [1]", citations=[cite(text=payload, context=payload)])
+    a = answer(text=f"From the source:\n\n> {payload} [^1]", citations=[cite(text=payload, context=payload)])
     for fragment in (render.question_html(payload), render.answer_html(a), render.error_html(payload)):
         tags, attrs = tags_and_attrs(fragment)
         assert not tags & {"script", "img", "iframe"} and "onerror" not in attrs
-        assert attrs <= {"class", "href", "title", "role"}
+        assert attrs <= {"class", "href", "title", "role", "aria-label"}
         assert payload in visible_text(fragment)
 
 
 def test_answer_markup_is_only_ours() -> None:
-    html_ = render.answer_html(answer(text="x **bold** <b>not bold</b> [1]"))
+    html_ = render.answer_html(answer(text="x **bold** <b>not bold</b> [^1]"))
     tags, _ = tags_and_attrs(html_)
     assert tags <= {"div", "p", "br", "strong", "sup", "details", "summary", "span", "blockquote", "a"}
     assert "<strong>bold</strong>" in html_
     assert "&lt;b&gt;not bold&lt;/b&gt;" in html_
 
 
-def test_trailing_markers_are_citations_but_the_documents_own_references_are_text() -> None:
-    text = "From the source:\n\n> as clinically indicated [1] [2]. [2]"
+def test_our_markers_are_links_and_the_documents_own_references_stay_text() -> None:
+    text = "From the source:\n\n> as clinically indicated [1] [2]. [^2] and [^1]"
     out = render.text_html(text, marks=[1, 2])
-    assert out.count('class="fb-mark"') == 1  # only the last [2] is our marker
-    assert "indicated [1] [2]." in visible_text(out)
+    assert out.count('class="fb-mark"') == 2
+    assert '<a class="fb-mark-link" href="#fb-cite-2" aria-label="faqbot citation 2">2</a>' in out
+    assert "indicated [1] [2]." in visible_text(out)  # the source's marks: bracketed text, not links
+    assert "[^" not in visible_text(out)
 
 
 def test_markers_not_in_citations_stay_text() -> None:
-    out = render.text_html("see the table [7]", marks=[1])
-    assert "fb-mark" not in out and "[7]" in visible_text(out)
+    out = render.text_html("see the table [^7] [7]", marks=[1])
+    assert "fb-mark" not in out and "[^7] [7]" in visible_text(out)
 
 
 # ---- routes --------------------------------------------------------------------------------------------
 def test_answer_has_numbered_expandable_citations_with_a_source_link() -> None:
     out = render.answer_html(answer())
     assert 'class="fb-badge">Answer from the source' in out
-    assert '<details class="fb-cite"><summary><span class="fb-n">[1]</span>' in out
+    assert '<details class="fb-cite fb-cite-1"><summary><span class="fb-n">' in out
+    assert "faqbot citation 1" in visible_text(out) and "[1]" not in visible_text(out)
     assert 'href="#p-id1"' in out
     assert "Grade 2 (moderate)\tWithhold until Grade ≤ 1." in visible_text(out)
     assert "corpus/x.md:10–" in out
@@ -224,7 +227,7 @@ def test_source_view_anchors_every_chunk_and_shows_all_words(view: SourceView, s
     words = set(re.findall(r"[A-Za-z]{4,}", seed_text))
     missing = {w for w in words if w not in shown}
     assert not missing
-    assert "$>10x$" in shown and "[Get Quote](#)" in shown  # math and links stay literal
+    assert "$>10x$" in shown and "[Get Quote](#)" in shown  # the Source tab shows the document as written
     assert "<script" not in out and "<img" not in out
 
 
@@ -237,7 +240,9 @@ def test_tables_in_full_with_header_and_every_row(view: SourceView) -> None:
     assert [len(t.rows) for t in tables] == [4, 5]
     out = render.tables_html(view.chunks)
     assert out.count('<tr class="fb-passage">') == 9
-    assert "<th>Recommended Action</th>" in out
+    assert '<th scope="col">Recommended Action</th>' in out
+    assert "CPK > 10× ULN with concurrent serum creatinine ≥ 1.5× baseline" in visible_text(out)
+    assert "$" not in visible_text(out)  # the dose tab's tables read cleanly
     assert "Any grade with acute kidney injury" in visible_text(out)
     continuation = re.search(r"<tr[^>]*><td></td><td>Grade 4 / Suspected SCARs</td>", out)
     assert continuation, "a continuation row keeps its empty first cell"
@@ -258,8 +263,9 @@ def test_export_markdown_has_questions_answers_and_located_citations() -> None:
     md = render.export_markdown([a, answer("abstain", question="Grapefruit?", text="No answer.")])
     assert md.startswith("# faqbot conversation")
     assert "## 1. How often?" in md and "## 2. Grapefruit?" in md
-    assert "1. Table 1: Ocular › Grade 2 (moderate) — corpus/x.md:10-" in md
-    assert "  > Grade 2 (moderate)\tWithhold until Grade ≤ 1." in md
+    assert "> Withhold until Grade ≤ 1. [^1.1]" in md  # answer 1's marker: a footnote, not "[1]"
+    assert "[^1.1]: Table 1: Ocular › Grade 2 (moderate) — corpus/x.md:10-" in md
+    assert "    > Grade 2 (moderate)\tWithhold until Grade ≤ 1." in md
     assert "*Not answered by the source*" in md
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TextIO
 
+from bot.display import cite_mark
 from bot.dose.facts import Facts, canonical_reaction, parse_grade
 from bot.dose.router import load_router
 from bot.records import Answer
@@ -32,7 +33,7 @@ def format_decision(answer: Answer) -> str:
     """Terminal rendering: the outcome, the text, then each citation with its location."""
     lines = [f"[{answer.route}]", "", answer.text, ""]
     for c in answer.citations:
-        lines.append(f"[{c.n}] {c.source}:{c.start}-{c.end}  ({c.context})")
+        lines.append(f"{cite_mark(c.n)} {c.source}:{c.start}-{c.end}  ({c.context})")
     if answer.missing:
         lines.append(f"missing: {', '.join(answer.missing)}")
     return "\n".join(lines).rstrip() + "\n"

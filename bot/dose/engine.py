@@ -11,7 +11,7 @@ For one reaction's :class:`~bot.dose.facts.Facts` the engine evaluates every row
 Unknown reaction, invalid values (grade 0, 5, 7; a negative ratio) or problems read from a question give
 ``clarify`` with a message naming the value. Several reactions in one question give one outcome each;
 :func:`render` combines them into one :class:`~bot.records.Answer` whose text is made of source spans
-and the fixed templates below, every span marked ``[n]`` and listed in ``citations``.
+and the fixed templates below, every span marked ``[^n]`` (``bot.display``) and listed in ``citations``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.dose.facts import FIELDS, PROMPTS, Facts, UsedFacts, describe_value, inherited_parts, problems
 from bot.dose.rules import Passage, Rule, RuleSet
+from bot.display import cite_mark, readable
 from bot.records import Answer, Citation, Decision, Route
 
 DECISION = "decision"
@@ -223,7 +224,8 @@ class _Numbering:
 def _row_line(rule: Rule, rules: RuleSet, n: int) -> str:
     rx = rules.reaction(rule.reaction)
     label = rx.label.text if rx is not None else rule.reaction
-    return f"> {label} — {rule.severity.text} — **{rule.action.text}** [{n}]"
+    severity, action = readable(rule.severity.text), readable(rule.action.text)
+    return f"> {readable(label)} — {severity} — **{action}** {cite_mark(n)}"
 
 
 _SOURCE_REFS_RE = re.compile(r"(?:\s*\[\d+\])+\s*[.:]?\s*$")
@@ -237,7 +239,7 @@ def _passage_line(p: Passage, n: int) -> str:
     if text.startswith("- "):
         text = text[2:]
     text = _SOURCE_REFS_RE.sub("", text)
-    return f"> {text} [{n}]"
+    return f"> {readable(text)} {cite_mark(n)}"
 
 
 def _facts_text(o: Outcome) -> str:
