@@ -288,7 +288,10 @@ def table_html(table: Table, anchors: bool = False) -> str:
         rid = f' id="p-{esc(row.id)}"' if anchors else ""
         cells_text = row.text.split("\t")  # a continuation row's empty first cell was trimmed off the span
         cells_text = [""] * (len(table.header) - len(cells_text)) + cells_text
-        cells = "".join(f"<td>{show(cell)}</td>" for cell in cells_text)
+        cells = "".join(
+            f"<td>{show(cell)}</td>" if anchors else f'<td data-label="{esc(readable(h))}">{show(cell)}</td>'
+            for h, cell in zip(table.header, cells_text, strict=False)
+        )
         body.append(f'<tr class="fb-passage"{rid}>{cells}</tr>')
     caption = f"<caption>{esc(readable(table.title))}</caption>" if table.title and not anchors else ""
     name = esc(readable(table.title) or "Table")
@@ -301,7 +304,11 @@ def table_html(table: Table, anchors: bool = False) -> str:
 
 def tables_html(chunks: Sequence[Chunk]) -> str:
     """Every table of the corpus in full (the dose-decision tab shows them beside the form)."""
-    return '<div class="fb-tables">' + "".join(table_html(t) for t in tables(chunks)) + "</div>"
+    return (
+        '<div class="fb-tables"><h2 class="fb-sr">The source&#39;s tables</h2>'
+        + "".join(table_html(t) for t in tables(chunks))
+        + "</div>"
+    )
 
 
 def _bold(text: str) -> str:
@@ -361,7 +368,7 @@ def document_html(doc: Document, chunks: Sequence[Chunk]) -> str:
     own = [c for c in chunks if c.source == doc.source]
     tables_of = {r.id: t for t in tables(own) for r in t.rows}
     body = _span_html(doc.text, 0, len(doc.text), own, tables_of)
-    return f'<article class="fb-doc"><div class="fb-doc-name">{esc(doc.source)}</div>{body}</article>'
+    return f'<article class="fb-doc"><h2 class="fb-doc-name">{esc(doc.source)}</h2>{body}</article>'
 
 
 def source_html(docs: Sequence[Document], chunks: Sequence[Chunk]) -> str:

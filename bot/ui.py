@@ -42,6 +42,12 @@ REACTIONS = ("ocular", "skin", "hepatotoxicity", "rhabdomyolysis")
 # Colours meet WCAG 2.2 AA contrast (4.5:1 for text) on their backgrounds; focus is always visible.
 CSS = """
 .gradio-container { overflow: clip !important; }  /* hidden would stop the notice from sticking */
+/* The theme's orange accent is 2.8:1 on white: a darker shade of it passes AA (5.2:1) as text and fill. */
+.gradio-container { --color-accent: #c2410c !important; --button-primary-background-fill: #c2410c !important;
+  --button-primary-background-fill-hover: #9a3412 !important; --button-primary-border-color: #c2410c !important;
+  --button-primary-border-color-hover: #9a3412 !important; --checkbox-background-color-selected: #c2410c !important;
+  --checkbox-border-color-selected: #c2410c !important; --checkbox-border-color-focus: #c2410c !important;
+  --loader-color: #c2410c !important; --border-color-accent: #c2410c !important; }
 .fb-sr { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
   clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
 #fb-header h1 { font-size: 1.25rem; font-weight: 700; margin: 0; color: var(--body-text-color); }
@@ -84,7 +90,7 @@ CSS = """
 .fb-missing { font-weight: 600; margin-top: 4px; }
 .fb-error { color: #991b1b; }
 .fb-question { white-space: pre-wrap; overflow-wrap: anywhere; }
-.fb-doc-name { font-family: monospace; margin-bottom: 6px; }
+.fb-doc-name { font-family: monospace; font-size: 1em; font-weight: 400; margin: 0 0 6px 0; }
 .fb-source .fb-passage { scroll-margin-top: 120px; border-radius: 4px; transition: background .3s; }
 .fb-source .fb-passage.fb-hl, .fb-source tr.fb-hl td { background: #fde68a; color: #1f2937;
   outline: 2px solid #b45309; }
@@ -103,12 +109,18 @@ a:focus-visible, summary:focus-visible, button:focus-visible, input:focus-visibl
 textarea::placeholder, input::placeholder { color: #6b7280 !important; opacity: 1; }
 /* Phones (≤ 480 px) and tablets (≤ 1024 px): one column, full-width chat, the notice folded to a line. */
 @media (max-width: 1024px) {
-  .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
   #fb-dose-row { flex-direction: column !important; }
   #fb-dose-row > * { min-width: 0 !important; width: 100% !important; }
 }
 @media (max-width: 480px) {
-  #fb-header .fb-sub { display: block; font-size: .85rem; }
+  #fb-header .fb-sub { display: none; }
+  /* tables stack: one card per row, each cell named by its column */
+  .fb-tables .fb-table { min-width: 0; }
+  .fb-tables .fb-table thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  .fb-tables .fb-table tr { display: block; border: 1px solid #94a3b8; border-radius: 6px; margin: 6px 0; }
+  .fb-tables .fb-table td { display: block; border: 0; padding: 2px 8px; }
+  .fb-tables .fb-table td:empty { display: none; }
+  .fb-tables .fb-table td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
   .fb-notice { padding: 4px 8px; font-size: .85em; }
   #fb-chat { height: 62vh !important; }
   #fb-chat .message-row, #fb-chat .message-wrap .message { max-width: 100% !important; }
@@ -123,6 +135,11 @@ textarea::placeholder, input::placeholder { color: #6b7280 !important; opacity: 
 # In the page's <head>: citation links (jump to the Source tab, focus the passage), marker links (open the
 # citation), the notice folded on narrow screens, and a polite live region that announces each new answer.
 HEAD = """
+<style>
+/* Gradio scopes the css= rules inside its container; the page margins sit outside it. */
+@media (max-width: 1024px) { .gradio-container > .main.app { padding: 8px 12px !important; } }
+@media (max-width: 480px) { .gradio-container > .main.app { padding: 4px 6px !important; } }
+</style>
 <script>
 (() => {
   function jump(id) {
@@ -192,7 +209,11 @@ HEAD = """
     const cites = el.querySelectorAll('.fb-cites details.fb-cite').length;
     const parts = ['New answer: ' + (badge ? badge.textContent.trim() : '') + '.'];
     if (action) parts.push(action.textContent.trim());
-    else if (text) parts.push(text.textContent.replace(/\s+/g, ' ').trim().slice(0, 240));
+    else if (text) {
+      const copy = text.cloneNode(true);
+      copy.querySelectorAll('.fb-mark').forEach((m) => m.remove());
+      parts.push(copy.textContent.replace(/\\s+/g, ' ').trim().slice(0, 240));
+    }
     if (cites) parts.push(cites + (cites === 1 ? ' citation.' : ' citations.'));
     live.textContent = '';
     setTimeout(() => { live.textContent = parts.join(' '); }, 50);
@@ -216,11 +237,14 @@ HEAD = """
     live.setAttribute('aria-live', 'polite');
     live.setAttribute('aria-atomic', 'true');
     document.body.appendChild(live);
-    const narrow = window.matchMedia('(max-width: 480px)');
+    const narrow = window.matchMedia('(max-width: 1024px)');
     let folded = false;
     new MutationObserver(() => {
       const fold = document.querySelector('#fb-notice details.fb-notice-fold');
       if (fold && !folded) { folded = true; if (narrow.matches) fold.open = false; }
+      // The chat log would read each whole answer aloud as well: the summary above is announced instead.
+      const log = document.querySelector('#fb-chat [role="log"]');
+      if (log && log.getAttribute('aria-live') !== 'off') log.setAttribute('aria-live', 'off');
       check();
     }).observe(document.body, { childList: true, subtree: true });
   }
@@ -458,7 +482,8 @@ def build_ui(
                 turns = gr.State([])
                 chatbot = gr.Chatbot(
                     elem_id="fb-chat",
-                    label="faqbot",
+                    label="Conversation",
+                    show_label=False,
                     height=520,
                     render_markdown=False,
                     sanitize_html=True,
