@@ -245,6 +245,11 @@ HEAD = """
       // The chat log would read each whole answer aloud as well: the summary above is announced instead.
       const log = document.querySelector('#fb-chat [role="log"]');
       if (log && log.getAttribute('aria-live') !== 'off') log.setAttribute('aria-live', 'off');
+      // Gradio's radio groups are fieldsets without a legend: name each group by its visible label.
+      document.querySelectorAll('fieldset:not([aria-label])').forEach((f) => {
+        const label = f.querySelector('[data-testid="block-info"]');
+        if (label && label.textContent.trim()) f.setAttribute('aria-label', label.textContent.trim());
+      });
       check();
     }).observe(document.body, { childList: true, subtree: true });
   }

@@ -7,6 +7,7 @@ Screenshots go to artifacts/ (look at them: they are part of the check).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -54,10 +55,12 @@ def server(real_bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 class Page:
     """A page with the checks every test wants: no request leaves 127.0.0.1, no dialog, no page error."""
 
-    def __init__(self, browser: Any, url: str, name: str) -> None:
+    def __init__(self, browser: Any, url: str, name: str, size: tuple[int, int] = (1280, 1100)) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.name = name
-        self.context = browser.new_context(viewport={"width": 1280, "height": 1100}, accept_downloads=True)
+        self.context = browser.new_context(
+            viewport={"width": size[0], "height": size[1]}, accept_downloads=True
+        )
         self.page = self.context.new_page()
         self.external: list[str] = []
         self.dialogs: list[str] = []
@@ -118,7 +121,7 @@ def test_page_loads_locally_with_the_notice_always_visible(page: Page) -> None:
 def test_ask_see_citation_expand_it_and_jump_to_the_source(page: Page) -> None:
     answer = page.ask("How often are eye exams needed?")
     assert "Answer from the source" in answer.inner_text()
-    assert answer.locator(".fb-mark").first.inner_text() == "[1]"
+    assert answer.locator(".fb-mark").first.inner_text() == "1"  # faqbot's marker: a superscript link
     cite = answer.locator("details.fb-cite").first
     passage = cite.locator(".fb-passage-text")
     assert not passage.is_visible()
@@ -362,3 +365,208 @@ def test_a_cds_hooks_card_link_opens_the_row_in_the_source(browser: Any, server:
         assert not errors, errors
     finally:
         context.close()
+
+
+# ---- accessibility and small screens (issue 14) ----------------------------------------------------------
+SIZES = {"phone": (390, 844), "tablet": (820, 1180), "desktop": (1366, 900)}
+BLOCKING = ("serious", "critical")
+
+
+def documented_rules() -> set[str]:
+    """axe rule ids that docs/accessibility.md lists, with a reason, as known and accepted."""
+    text = (ROOT / "docs" / "accessibility.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^\| `([a-z0-9-]+)` \|", text, flags=re.M))
+
+
+def axe(page: Page, view: str) -> list[str]:
+    """axe-core (WCAG 2.0/2.1/2.2 A and AA plus best practices) on the page as it is: the problems found,
+    i.e. serious or critical violations, and lesser ones not listed in docs/accessibility.md."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page.page, options={"resultTypes": ["violations"]}).response["violations"]
+    accepted = documented_rules()
+    return [
+        f"{view}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']][:5]}"
+        for v in violations
+        if v["impact"] in BLOCKING or v["id"] not in accepted
+    ]
+
+
+def clip(box: dict[str, float] | None, frame: dict[str, float] | None) -> dict[str, float] | None:
+    """The part of ``box`` visible inside ``frame`` (an answer scrolled inside the chat's own scroller)."""
+    assert box is not None and frame is not None
+    x, y = max(box["x"], frame["x"]), max(box["y"], frame["y"])
+    right = min(box["x"] + box["width"], frame["x"] + frame["width"])
+    bottom = min(box["y"] + box["height"], frame["y"] + frame["height"])
+    return {"x": x, "y": y, "width": max(0.0, right - x), "height": max(0.0, bottom - y)}
+
+
+def overlaps(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    assert a is not None and b is not None
+    return not (
+        a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+        or a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+    )
+
+
+@pytest.mark.parametrize("size", list(SIZES), ids=list(SIZES))
+def test_every_view_passes_axe_and_nothing_overlaps(browser: Any, server: dict[str, Any], size: str) -> None:
+    width, height = SIZES[size]
+    p = Page(browser, server["url"], f"a11y_{size}", (width, height))
+    page = p.page
+    found: list[str] = []
+    try:
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.locator("h1").count() == 1 and page.locator("main").count() == 1
+        assert page.get_by_text("Use via API").count() == 0  # no API footer in the clinicians' page
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways page scroll
+        notice = page.locator("#fb-notice")
+        assert "Research use only." in notice.inner_text()
+        found += axe(p, "start")
+        p.shot("01_start")
+
+        answer = p.ask("How often are eye exams needed?")
+        chat = page.locator("#fb-chat").bounding_box()
+        assert not overlaps(notice.bounding_box(), chat)
+        shown = clip(answer.bounding_box(), chat)
+        assert shown is not None and shown["height"] > 100  # the answer is in view...
+        assert not overlaps(notice.bounding_box(), shown)  # ...and the notice covers none of it
+        assert not overlaps(notice.bounding_box(), page.locator("#fb-question").bounding_box())
+        page.wait_for_function(
+            "document.getElementById('fb-live').textContent.includes('New answer: Answer from the source')"
+        )
+        found += axe(p, "answer")
+        p.shot("02_answer")
+
+        p.ask("What do I do for eye toxicity?")
+        page.locator("#fb-choices button:visible").first.wait_for()
+        found += axe(p, "clarify")
+        p.shot("03_clarify")
+        page.get_by_role("button", name="Grade 3", exact=True).click()
+        page.wait_for_function("document.querySelectorAll('#fb-chat .fb-route-decision').length > 0")
+        found += axe(p, "chat_decision")
+        p.shot("04_chat_decision")
+
+        page.get_by_role("tab", name="Dose decision").click()
+        page.locator("#fb-f-reaction input").click()
+        page.get_by_role("option", name="rhabdomyolysis").click()
+        page.fill("#fb-f-cpk textarea, #fb-f-cpk input", "12")
+        page.fill("#fb-f-creat textarea, #fb-f-creat input", "1.6")
+        page.locator("#fb-f-aki").get_by_label("no").check()
+        page.click("#fb-decide")
+        card = page.locator("#fb-dose-card .fb-route-decision")
+        card.wait_for(timeout=15_000)
+        row = card.locator(".fb-row").inner_text()
+        assert "CPK > 10× ULN with concurrent serum creatinine ≥ 1.5× baseline" in row and "$" not in row
+        tables = page.locator("#fb-dose-tables").inner_text()
+        assert "CPK > 10× ULN" in tables and "$" not in tables
+        page.wait_for_function("document.getElementById('fb-live').textContent.includes('Dose decision')")
+        assert not overlaps(notice.bounding_box(), card.bounding_box())
+        found += axe(p, "dose_decision")
+        p.shot("05_dose_decision")
+        page.screenshot(path=str(ARTIFACTS / f"browser_a11y_{size}_06_dose_full.png"), full_page=True)
+
+        page.get_by_role("tab", name="Source").click()
+        page.locator("#fb-source").wait_for()
+        found += axe(p, "source")
+        p.shot("07_source")
+        assert not found, "\n".join(found)
+    finally:
+        p.close()
+
+
+FOCUSED_JS = "() => { const e = document.activeElement; return e ? e.outerHTML.slice(0, 120) : ''; }"
+FOCUS_VISIBLE_JS = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return false;
+  const s = getComputedStyle(e);
+  return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== 'none';
+}"""
+
+
+def tab_to(page: Any, selector: str, back: bool = False, limit: int = 200) -> None:
+    """Press Tab (or Shift+Tab) until the focused element matches ``selector``; its focus must be visible."""
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        if page.evaluate(f"() => !!document.activeElement && document.activeElement.matches({selector!r})"):
+            assert page.evaluate(FOCUS_VISIBLE_JS), f"focus not visible on {page.evaluate(FOCUSED_JS)}"
+            return
+    raise AssertionError(f"{selector} not reached by keyboard; focus is on {page.evaluate(FOCUSED_JS)}")
+
+
+@pytest.mark.parametrize("size", ["phone", "tablet"])
+def test_every_action_by_keyboard_alone(browser: Any, server: dict[str, Any], size: str) -> None:
+    p = Page(browser, server["url"], f"keyboard_{size}", SIZES[size])
+    page = p.page
+    feedback = server["feedback"]
+    try:
+        # ask
+        tab_to(page, "#fb-question textarea")
+        page.keyboard.type("How often are eye exams needed?")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelectorAll('#fb-chat .fb-answer').length > 0", timeout=30_000)
+        # expand a citation from its marker
+        tab_to(page, "#fb-chat a.fb-mark-link", back=True)
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.activeElement.matches('details.fb-cite[open] > summary')")
+        p.shot("01_citation_open")
+        # jump to the source
+        tab_to(page, "#fb-chat details[open] a.fb-jump")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.activeElement.classList.contains('fb-hl')", timeout=5_000)
+        assert "every three cycles thereafter" in page.locator("#fb-source .fb-hl").inner_text()
+        p.shot("02_source")
+        # back to the chat; choose a clarify option
+        tab_to(page, "button[role='tab']#fb-tab-chat-button", back=True)
+        page.keyboard.press("Enter")
+        tab_to(page, "#fb-question textarea")
+        page.keyboard.type("What do I do for eye toxicity?")
+        page.keyboard.press("Enter")
+        page.locator("#fb-choices button:visible").first.wait_for(timeout=30_000)
+        tab_to(page, "#fb-choices button")
+        while page.evaluate("document.activeElement.textContent.trim()") != "Grade 3":
+            page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelectorAll('#fb-chat .fb-route-decision').length > 0")
+        p.shot("03_decided")
+        # feedback
+        before = len(feedback.read_text(encoding="utf-8").splitlines()) if feedback.exists() else 0
+        tab_to(page, "#fb-question textarea")
+        tab_to(page, "#fb-chat button[aria-label='Like']", back=True)
+        page.keyboard.press("Enter")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if feedback.exists() and len(feedback.read_text(encoding="utf-8").splitlines()) > before:
+                break
+            time.sleep(0.1)
+        assert json.loads(feedback.read_text(encoding="utf-8").splitlines()[-1])["rating"] == "up"
+        # export
+        tab_to(page, "#fb-export")
+        with page.expect_download() as download:
+            page.keyboard.press("Enter")
+        md = Path(download.value.path()).read_text(encoding="utf-8")
+        assert "[^1.1]:" in md and "## 2. What do I do for eye toxicity?" in md
+        # decide, in the dose form
+        tab_to(page, "button[role='tab']#fb-tab-dose-button", back=True)
+        page.keyboard.press("Enter")
+        tab_to(page, "#fb-f-reaction input")
+        page.keyboard.press("Control+a")  # replace the "—" (unset) value
+        page.keyboard.type("ocular")
+        page.get_by_role("option", name="ocular").wait_for()
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelector('#fb-f-reaction input').value === 'ocular'")
+        tab_to(page, "#fb-f-grade input[value='3']")  # Gradio names each radio apart: one Tab stop each
+        page.keyboard.press("Space")
+        assert page.locator("#fb-f-grade input:checked").get_attribute("value") == "3"
+        assert page.locator("#fb-f-grade").get_attribute("aria-label") == "CTCAE grade"  # the group's name
+        tab_to(page, "#fb-decide")
+        page.keyboard.press("Enter")
+        card = page.locator("#fb-dose-card .fb-route-decision")
+        card.wait_for(timeout=15_000)
+        assert card.locator(".fb-action strong").inner_text().startswith("Withhold until Grade ≤ 1")
+        p.shot("04_dose_decided")
+    finally:
+        p.close()
