@@ -170,7 +170,7 @@ def decision_html(d: Mapping[str, Any]) -> str:
         '<div class="fb-decision">'
         f'<div class="fb-action"><strong>{esc(readable(d["action"]))}</strong></div>'
         f'<div class="fb-row-label">{esc(readable(d.get("reaction", "")))} — '
-        f'{esc(readable(d.get("severity", "")))}</div>'
+        f"{esc(readable(d.get('severity', '')))}</div>"
         f'<blockquote class="fb-row">{_verbatim(readable(d["quote"]))}'
         f'<div class="fb-loc">{_loc(d)}</div></blockquote></div>'
     )
@@ -403,7 +403,9 @@ def export_markdown(turns: Sequence[Mapping[str, Any]], notice: Mapping[str, Any
         ]
         lines += [_footnotes(str(a.get("text", "")).strip(), k), ""]
         for d in a.get("decisions") or []:
-            lines += [f"- **{readable(d['action'])}** — {d.get('reaction', '')}, {readable(d.get('severity', ''))}"]
+            lines += [
+                f"- **{readable(d['action'])}** — {d.get('reaction', '')}, {readable(d.get('severity', ''))}"
+            ]
             lines += [f"  > {readable(d['quote'])}", f"  ({d['source']}:{d['start']}-{d['end']})"]
         facts = {key: v for key, v in (a.get("facts") or {}).items() if v is not None}
         if facts:
@@ -418,7 +420,11 @@ def export_markdown(turns: Sequence[Mapping[str, Any]], notice: Mapping[str, Any
             lines += ["", "Citations:", ""]
             for c in cites:
                 quoted = "\n".join(f"    > {ln}" for ln in str(c["text"]).splitlines())
-                lines += [f"[^{k}.{c['n']}]: {c['context']} — {c['source']}:{c['start']}-{c['end']}", quoted, ""]
+                lines += [
+                    f"[^{k}.{c['n']}]: {c['context']} — {c['source']}:{c['start']}-{c['end']}",
+                    quoted,
+                    "",
+                ]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -100,6 +100,7 @@ CSS = """
   vertical-align: top; }
 .fb-table caption { text-align: left; font-weight: 600; padding: 4px 0; }
 #fb-dose-card:empty { display: none; }
+#fb-dose-card .fb-answer { scroll-margin-top: 90px; scroll-margin-bottom: 12px; }  /* clear of the notice */
 /* Keyboard focus: always visible, on every control and on the document's own elements. */
 a:focus-visible, summary:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible,
 [tabindex]:focus-visible, [role="tab"]:focus-visible {
@@ -226,7 +227,10 @@ HEAD = """
     chatCount = answers.length;
     const dose = document.querySelector('#fb-dose-card .fb-answer');
     const shown = dose ? dose.outerHTML : '';
-    if (dose && shown !== doseShown) announce(dose);
+    if (dose && shown !== doseShown) {
+      announce(dose);
+      dose.scrollIntoView({ block: 'nearest' });  // below the form on small screens: bring it into view
+    }
     doseShown = shown;
   }
   function setup() {

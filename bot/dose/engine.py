@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.display import cite_mark, readable
 from bot.dose.facts import FIELDS, PROMPTS, Facts, UsedFacts, describe_value, inherited_parts, problems
 from bot.dose.rules import Passage, Rule, RuleSet
-from bot.display import cite_mark, readable
 from bot.records import Answer, Citation, Decision, Route
 
 DECISION = "decision"
