@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from bot.display import cite_mark, readable
 from bot.dose.rules import Passage, Rule, RuleSet
 from bot.records import Answer, Citation
 
@@ -134,5 +135,5 @@ def table_answer(question: str, reactions: Sequence[str], has_case_facts: bool, 
         text = " — ".join(cell.strip() for cell in c.text.split("\t") if cell.strip())
         label = labels[k] if k < len(labels) else ""
         shown = f"{label}: {text}" if label and not text.startswith(label) else text
-        lines.append(f"> {' '.join(shown.split())} [{c.n}]")
+        lines.append(f"> {readable(' '.join(shown.split()))} {cite_mark(c.n)}")
     return Answer(question, "answer", "\n\n".join(lines), citations=tuple(citations))

@@ -105,3 +105,19 @@ def test_cite_mark_never_collides_with_the_sources_reference_marks() -> None:
         text = path.read_text(encoding="utf-8")
         assert "[1]" in text  # the source has its own marks...
         assert not CITE_MARK_RE.search(text)  # ...and none look like ours
+
+
+def test_answer_texts_read_cleanly_with_our_markers() -> None:
+    """The dose engine and the table answers: TeX made plain in the text, ``[^n]`` for every citation."""
+    from bot.dose import Facts, decide, load_rules
+    from bot.tables import table_answer
+
+    rules = load_rules(ROOT / "corpus" / "dose_rules.yaml", ROOT)
+    table = table_answer("What criteria define rhabdomyolysis in the tables?", ("rhabdomyolysis",), False, rules)
+    decision = decide(Facts(reaction="rhabdomyolysis", cpk_uln=12.0, creatinine_baseline=1.6, aki=False), rules)
+    for answer in (table, decision):
+        assert answer is not None
+        assert "CPK > 10× ULN with concurrent serum creatinine ≥ 1.5× baseline" in answer.text
+        assert "$" not in answer.text and "\\geq" not in answer.text
+        assert sorted({int(n) for n in CITE_MARK_RE.findall(answer.text)}) == [c.n for c in answer.citations]
+        assert any("$>10x$" in c.text for c in answer.citations)  # the citation keeps the source's text
