@@ -113,8 +113,12 @@ def test_answer_texts_read_cleanly_with_our_markers() -> None:
     from bot.tables import table_answer
 
     rules = load_rules(ROOT / "corpus" / "dose_rules.yaml", ROOT)
-    table = table_answer("What criteria define rhabdomyolysis in the tables?", ("rhabdomyolysis",), False, rules)
-    decision = decide(Facts(reaction="rhabdomyolysis", cpk_uln=12.0, creatinine_baseline=1.6, aki=False), rules)
+    table = table_answer(
+        "What criteria define rhabdomyolysis in the tables?", ("rhabdomyolysis",), False, rules
+    )
+    decision = decide(
+        Facts(reaction="rhabdomyolysis", cpk_uln=12.0, creatinine_baseline=1.6, aki=False), rules
+    )
     for answer in (table, decision):
         assert answer is not None
         assert "CPK > 10× ULN with concurrent serum creatinine ≥ 1.5× baseline" in answer.text
