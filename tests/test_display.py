@@ -125,3 +125,13 @@ def test_answer_texts_read_cleanly_with_our_markers() -> None:
         assert "$" not in answer.text and "\\geq" not in answer.text
         assert sorted({int(n) for n in CITE_MARK_RE.findall(answer.text)}) == [c.n for c in answer.citations]
         assert any("$>10x$" in c.text for c in answer.citations)  # the citation keeps the source's text
+
+
+def test_evaluation_reads_evidence_the_way_answers_show_it() -> None:
+    from bot.evaluation.metrics import contains_loosely
+
+    evidence = "CPK $>10x$ ULN with concurrent serum creatinine $\\geq 1.5x$ baseline"
+    shown = "> Rhabdomyolysis — CPK > 10× ULN with concurrent serum creatinine ≥ 1.5× baseline — **Withhold** [^1]"
+    assert contains_loosely(shown, evidence)  # the readable answer text
+    assert contains_loosely(f"> {evidence} [1]", evidence)  # a text that still quotes the TeX
+    assert not contains_loosely(shown.replace("1.5×", "2×"), evidence)

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.display import readable
+
 _WORD_RE = re.compile(r"[0-9a-z]+")
 
 
@@ -41,9 +43,10 @@ def contains(passage: str, evidence: str) -> bool:
 
 
 def contains_loosely(text: str, evidence: str) -> bool:
-    """``evidence`` appears in ``text`` word for word, ignoring case, punctuation and markup."""
-    e = loose(evidence)
-    return bool(e) and f" {e} " in f" {loose(text)} "
+    """``evidence`` appears in ``text`` word for word, ignoring case, punctuation and markup (inline TeX
+    and links compared as they read: answer text shows "CPK > 10× ULN" for the source's "CPK $>10x$ ULN")."""
+    e = loose(readable(evidence))
+    return bool(e) and f" {e} " in f" {loose(readable(text))} "
 
 
 def evidence_rank(passages: Sequence[str], evidence: Sequence[str]) -> int | None:
