@@ -554,18 +554,20 @@ def test_every_action_by_keyboard_alone(browser: Any, server: dict[str, Any], si
         tab_to(page, "#fb-f-reaction input")
         page.keyboard.press("Control+a")  # replace the "—" (unset) value
         page.keyboard.type("ocular")
-        page.get_by_role("option", name="ocular").wait_for()
-        page.keyboard.press("ArrowDown")
+        page.locator("#fb-f-reaction [role='option'].active", has_text="ocular").wait_for()  # highlighted
         page.keyboard.press("Enter")
         page.wait_for_function("document.querySelector('#fb-f-reaction input').value === 'ocular'")
+        page.locator("#fb-f-reaction [role='listbox'] [role='option']").first.wait_for(state="detached")
         tab_to(page, "#fb-f-grade input[value='3']")  # Gradio names each radio apart: one Tab stop each
         page.keyboard.press("Space")
         assert page.locator("#fb-f-grade input:checked").get_attribute("value") == "3"
         assert page.locator("#fb-f-grade").get_attribute("aria-label") == "CTCAE grade"  # the group's name
         tab_to(page, "#fb-decide")
         page.keyboard.press("Enter")
+        page.locator("#fb-dose-card .fb-answer, #fb-dose-card .fb-error").wait_for(timeout=15_000)
+        p.shot("04_dose_card")
         card = page.locator("#fb-dose-card .fb-route-decision")
-        card.wait_for(timeout=15_000)
+        assert card.count() == 1, page.locator("#fb-dose-card").inner_text()
         assert card.locator(".fb-action strong").inner_text().startswith("Withhold until Grade ≤ 1")
         p.shot("04_dose_decided")
     finally:
