@@ -497,10 +497,13 @@ def tab_to(page: Any, selector: str, back: bool = False, limit: int = 200) -> No
 
 
 @pytest.mark.parametrize("size", ["phone", "tablet"])
-def test_every_action_by_keyboard_alone(browser: Any, server: dict[str, Any], size: str) -> None:
+def test_every_action_by_keyboard_alone(
+    browser: Any, server: dict[str, Any], real_bot: Bot, size: str
+) -> None:
     p = Page(browser, server["url"], f"keyboard_{size}", SIZES[size])
     page = p.page
-    feedback = server["feedback"]
+    auditor = real_bot.auditor  # thumbs feedback goes to the audit store
+    assert auditor is not None
     try:
         # ask
         tab_to(page, "#fb-question textarea")
@@ -532,16 +535,15 @@ def test_every_action_by_keyboard_alone(browser: Any, server: dict[str, Any], si
         page.wait_for_function("document.querySelectorAll('#fb-chat .fb-route-decision').length > 0")
         p.shot("03_decided")
         # feedback
-        before = len(feedback.read_text(encoding="utf-8").splitlines()) if feedback.exists() else 0
+        before = len(list(auditor.feedback()))
         tab_to(page, "#fb-question textarea")
         tab_to(page, "#fb-chat button[aria-label='Like']", back=True)
         page.keyboard.press("Enter")
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if feedback.exists() and len(feedback.read_text(encoding="utf-8").splitlines()) > before:
-                break
+        while time.monotonic() < deadline and len(list(auditor.feedback())) == before:
             time.sleep(0.1)
-        assert json.loads(feedback.read_text(encoding="utf-8").splitlines()[-1])["rating"] == "up"
+        assert len(list(auditor.feedback())) == before + 1
+        assert list(auditor.feedback())[-1]["rating"] == "up"
         # export
         tab_to(page, "#fb-export")
         with page.expect_download() as download:
