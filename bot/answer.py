@@ -195,7 +195,7 @@ def sources_answer(
         chosen = [items[n] for n in sorted(items)]
     citations = tuple(Citation.of(n, c, 1.0) for n, c in enumerate(chosen, 1))
     lead = SOURCES_LEAD if chosen[0] is items.get(min(items)) or is_bibliography(chosen[0]) else ANSWER_LEAD
-    text = "\n\n".join([lead] + [f"> {display(c)} [{n}]" for n, c in enumerate(chosen, 1)])
+    text = "\n\n".join([lead] + [f"> {readable(display(c))} {cite_mark(n)}" for n, c in enumerate(chosen, 1)])
     return Answer(question, "answer", text, citations=citations)
 
 
@@ -203,5 +203,5 @@ def no_row_answer(question: str, terms: Sequence[str], coverage: Sequence[Citati
     """A dosing question about a reaction the tables never mention ("grade 3 diarrhoea"): no_rule, with
     the reactions the tables do cover cited — never the nearest row."""
     lines = [NO_ROW_TEXT.format(terms=", ".join(terms))]
-    lines += [f"> {' '.join(c.text.split())} [{c.n}]" for c in coverage]
+    lines += [f"> {readable(' '.join(c.text.split()))} {cite_mark(c.n)}" for c in coverage]
     return Answer(question, "no_rule", "\n\n".join(lines), citations=tuple(coverage))

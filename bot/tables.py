@@ -116,7 +116,7 @@ def table_answer(question: str, reactions: Sequence[str], has_case_facts: bool, 
         others = [p for p in coverage_passages(rules) if p.context not in reactions]
         if others:
             cited = [p.citation(n) for n, p in enumerate(others, 1)]
-            lines = [TABLE_LEAD] + [f"> {' '.join(c.text.split())} [{c.n}]" for c in cited]
+            lines = [TABLE_LEAD] + [f"> {readable(' '.join(c.text.split()))} {cite_mark(c.n)}" for c in cited]
             return Answer(question, "answer", "\n\n".join(lines), citations=tuple(cited))
     rows = matching_rows(question, reactions, rules)
     citations: list[Citation]
