@@ -151,15 +151,20 @@ def citation_html(c: Mapping[str, Any], label: str | None = None) -> str:
     )
 
 
+FROM_HISTORY = "from an earlier message"
+
+
 def facts_html(facts: Mapping[str, Any] | None) -> str:
     if not facts:
         return ""
+    carried = set(facts.get("from_history") or ())  # facts taken from earlier turns are marked as such
     rows = []
     for key, value in facts.items():
-        if value is None:
+        if value is None or key == "from_history":
             continue
         shown = "yes" if value is True else "no" if value is False else value
-        rows.append(f"<li>{esc(FACT_LABELS.get(key, key))}: <b>{esc(shown)}</b></li>")
+        mark = f" <i>({FROM_HISTORY})</i>" if key in carried else ""
+        rows.append(f"<li>{esc(FACT_LABELS.get(key, key))}: <b>{esc(shown)}</b>{mark}</li>")
     if not rows:
         return ""
     return f'<div class="fb-facts"><span>Inputs used:</span><ul>{"".join(rows)}</ul></div>'
@@ -407,11 +412,17 @@ def export_markdown(turns: Sequence[Mapping[str, Any]], notice: Mapping[str, Any
                 f"- **{readable(d['action'])}** — {d.get('reaction', '')}, {readable(d.get('severity', ''))}"
             ]
             lines += [f"  > {readable(d['quote'])}", f"  ({d['source']}:{d['start']}-{d['end']})"]
-        facts = {key: v for key, v in (a.get("facts") or {}).items() if v is not None}
+        raw = a.get("facts") or {}
+        carried = set(raw.get("from_history") or ())
+        facts = {key: v for key, v in raw.items() if v is not None and key != "from_history"}
         if facts:
             lines += [
                 "",
-                "Inputs used: " + ", ".join(f"{FACT_LABELS.get(key, key)} = {v}" for key, v in facts.items()),
+                "Inputs used: "
+                + ", ".join(
+                    f"{FACT_LABELS.get(key, key)} = {v}" + (f" ({FROM_HISTORY})" if key in carried else "")
+                    for key, v in facts.items()
+                ),
             ]
         if a.get("missing"):
             lines += ["", "Missing: " + ", ".join(str(m) for m in a["missing"])]

@@ -302,3 +302,11 @@ def test_feedback_log_appends_jsonl(tmp_path: Path) -> None:
 def test_feedback_rejects_bad_entries(kw: dict[str, Any]) -> None:
     with pytest.raises(FeedbackError):
         Feedback("q", **kw)
+
+
+def test_facts_carried_from_history_are_marked_in_the_card_and_export() -> None:
+    from bot.render import facts_html
+
+    html = facts_html({"reaction": "ocular", "grade": 3, "from_history": ["reaction"]})
+    assert "ocular</b> <i>(from an earlier message)</i>" in html
+    assert "3</b></li>" in html and "from_history" not in html
