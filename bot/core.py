@@ -40,28 +40,34 @@ class BuildReport:
     model: str
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters refused in any text a face passes in: C0/C1 control characters other than tab, line feed and
+# carriage return (NUL included), and unpaired UTF-16 surrogates (not Unicode scalar values: they cannot be
+# encoded as UTF-8 and make the tokenizer fail). Nothing else is changed: the text is only stripped.
+FORBIDDEN_CHARS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def clean_text(text: str) -> str:
-    """Text every later step accepts (issue 9): lone surrogates (not UTF-8, they made the tokenizer raise
-    and the JSON response fail) become U+FFFD; NUL and other control characters but tab and newlines
-    become spaces. Linear in the text's length."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return _CONTROL.sub(" ", text)
+def check_text(text: str, what: str) -> str:
+    """``text`` unchanged; QuestionError naming ``what``, the character and its position if it holds a
+    control character or an unpaired surrogate (one linear scan)."""
+    m = FORBIDDEN_CHARS_RE.search(text)
+    if m is not None:
+        ch = m.group(0)
+        kind = "an unpaired surrogate" if "\ud800" <= ch <= "\udfff" else "a control character"
+        raise QuestionError(
+            f"{what} contains {kind} (U+{ord(ch):04X}) at character {m.start() + 1}; "
+            "control characters other than tab and newline, and unpaired surrogates, are not accepted"
+        )
+    return text
 
 
 def check_question(question: Any, max_chars: int) -> str:
-    """The question cleaned (:func:`clean_text`) and stripped; QuestionError if it is not text, empty or
-    too long."""
+    """The question stripped; QuestionError if it is not text, empty, too long, or holds a control
+    character or an unpaired surrogate."""
     if not isinstance(question, str):
         raise QuestionError(f"question must be text, got {type(question).__name__}")
     if len(question) > 2 * max_chars:  # refuse before doing any work on it
         raise QuestionError(f"question is {len(question)} characters; the limit is {max_chars}")
-    q = clean_text(question).strip()
+    q = check_text(question, "question").strip()
     if not q:
         raise QuestionError("question is empty")
     if len(q) > max_chars:
@@ -80,8 +86,9 @@ def check_history(history: Any, max_turns: int, max_chars: int) -> tuple[str, ..
             raise QuestionError(f"history[{k}] must be text, got {type(turn).__name__}")
         if len(turn) > max_chars:
             raise QuestionError(f"history[{k}] is {len(turn)} characters; the limit is {max_chars}")
+        check_text(turn, f"history[{k}]")
         if turn.strip():
-            turns.append(clean_text(turn).strip())
+            turns.append(turn.strip())
     return tuple(turns[-max_turns:]) if max_turns > 0 else ()
 
 

@@ -1,7 +1,8 @@
 """Load the corpus: UTF-8 ``.md`` and ``.txt`` documents, each with its sha256.
 
 Rule data files (``*.yaml``, ``*.yml``, ``*.json``) may sit beside the documents; they are data for the
-dose engine, not documents, and are left to it. Hidden files are ignored. Any other file, or a document
+dose engine, not documents, and their content is left to it, but an unreadable, binary or non-UTF-8 one
+raises like a document. Hidden files are ignored. Any other file, or a document
 that is binary or not UTF-8, raises :class:`~bot.errors.CorpusError` naming it: nothing is skipped silently.
 """
 
@@ -49,6 +50,24 @@ def load_document(path: Path, root: Path) -> Document:
     return Document(relative_source(path, root), text, hashlib.sha256(data).hexdigest())
 
 
+def check_data_file(path: Path) -> None:
+    """A rule data file beside the documents must be readable UTF-8 text like them: CorpusError naming it
+    if it is unreadable, too large, binary (NUL bytes) or not UTF-8. Its content is the dose engine's to
+    check."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise CorpusError(f"{path}: {len(data)} bytes is larger than the {MAX_DOCUMENT_BYTES}-byte limit")
+    if b"\x00" in data:
+        raise CorpusError(f"{path}: looks binary (contains NUL bytes), not a text data file")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
+
+
 def corpus_files(corpus_dir: Path) -> list[Path]:
     """The document files of a corpus folder, sorted; raise CorpusError for anything unsupported."""
     if not corpus_dir.is_dir():
@@ -61,7 +80,9 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
         suffix = path.suffix.lower()
         if suffix in DOCUMENT_SUFFIXES:
             docs.append(path)
-        elif suffix not in DATA_SUFFIXES:
+        elif suffix in DATA_SUFFIXES:
+            check_data_file(path)
+        else:
             raise CorpusError(
                 f"{path}: unsupported file type {suffix or '(none)'!r} in the corpus "
                 f"(documents: {', '.join(sorted(DOCUMENT_SUFFIXES))}; data: {', '.join(sorted(DATA_SUFFIXES))})"

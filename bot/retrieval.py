@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.boilerplate import intent_terms
 from bot.records import Chunk, Hit, plain
-from bot.textdist import delete_index, deletes, osa_distance
+from bot.textdist import DeleteIndex, delete_index, deletes, osa_distance
 
 LEXICAL_WEIGHT = 0.2  # weight of the max-normalised BM25 score added to the cosine similarity
 CANDIDATES = 50
@@ -131,15 +131,26 @@ COMMON_ZIPF = 4.0  # a misspelling of a word at least this common counts as that
 TYPO_MARGIN = 2.0  # a listed but rare word is read as a misspelling of a word this much more common
 
 
+# Cost caps of typo correction (issue 9): a word longer than the longest indexed word plus the edits
+# allowed has no correction (checked by length, before any delete keys are made), and a question has at
+# most this many distinct words looked up for typos; the rest are taken as they are.
+MAX_TYPO_WORDS = 24
+
+
 @lru_cache(maxsize=1)
 def _common_deletes() -> dict[str, list[str]]:
     """Symmetric-delete index of the common words, most frequent first."""
     return delete_index(w for w, z in word_zipf().items() if z >= COMMON_ZIPF and len(w) >= 3)
 
 
+@lru_cache(maxsize=1)
+def _common_longest() -> int:
+    return max((len(k) for k in _common_deletes()), default=0)
+
+
 def _common_correction(term: str) -> str | None:
     """A common word one edit (insert, delete, substitute, swap) away from ``term``, if any."""
-    if len(term) < 3 or not term.isalpha():
+    if len(term) < 3 or len(term) > _common_longest() + 1 or not term.isalpha():
         return None
     index = _common_deletes()
     for key in (term, *deletes(term)):
@@ -181,7 +192,7 @@ class Vocabulary:
         # drug-label topic only a reference title mentions ("… Yields Responses …") is not covered.
         self.content_terms = self.terms if content is None else frozenset(content)
         self.content_phrases = content_phrases  # topic phrases a fact-stating passage states
-        self._deletes_index: dict[str, list[str]] | None = None
+        self._deletes_index: DeleteIndex | None = None
 
     def prefix_matches(self, term: str) -> list[str]:
         """Corpus terms sharing a long prefix with ``term`` ('symptoms' → 'symptomatic')."""
@@ -196,31 +207,45 @@ class Vocabulary:
         return out
 
     @lru_cache(maxsize=4096)  # noqa: B019 - one Vocabulary per loaded index; terms repeat across questions
-    def covers(self, term: str) -> bool:
-        """Known term, a synonym or prefix-variant of one, or a typo of one (edit distance 1 from 5 letters,
-        2 from 8)."""
+    def covers(self, term: str, fuzzy: bool = True) -> bool:
+        """Known term, a synonym or prefix-variant of one, or (``fuzzy``) a typo of one (edit distance 1
+        from 5 letters, 2 from 8)."""
         if term in self.terms or term.isdigit():
             return True
         if any(s in self.terms for s in synonym_groups().get(term, ())):
             return True
-        if self.prefix_matches(term) or self.corrections(term):
+        if self.prefix_matches(term):
+            return True
+        if not fuzzy:
+            return False
+        if self.corrections(term):
             return True
         limit = typo_limit(term)
         return limit > 0 and any(
-            osa_distance(term, s, limit) <= limit for s in synonym_groups() if s[:1] == term[:1]
+            osa_distance(term, s, limit) <= limit
+            for s in _synonym_index().candidates(term, limit)
+            if s[:1] == term[:1]
         )
+
+    def fuzzy_terms(self, terms: Iterable[str]) -> frozenset[str]:
+        """The terms of one question that may be looked up for typos: the first :data:`MAX_TYPO_WORDS`
+        distinct ones that are not known as they are (a cap on the work one question can cause)."""
+        out: dict[str, None] = {}
+        for t in terms:
+            if len(out) >= MAX_TYPO_WORDS:
+                break
+            if t not in self.terms and typo_limit(t) and t.isalpha():
+                out.setdefault(t, None)
+        return frozenset(out)
 
     @lru_cache(maxsize=4096)  # noqa: B019 - one Vocabulary per loaded index
     def corrections(self, term: str) -> tuple[str, ...]:
-        """Corpus terms a misspelt ``term`` may stand for ('mechansim' → 'mechanism')."""
+        """Corpus terms a misspelt ``term`` may stand for ('mechansim' → 'mechanism'). Bounded work: a term
+        longer than the longest corpus term plus the edits allowed has none (no delete keys are made)."""
         limit = typo_limit(term)
         if not limit or term in self.terms or not term.isalpha():
             return ()
-        keys = {term, *deletes(term)}
-        if limit > 1:
-            keys |= {d2 for d in deletes(term) for d2 in deletes(d)}
-        index = self._delete_index()
-        candidates = {t for k in keys for t in index.get(k, ())}
+        candidates = self._delete_index().candidates(term, limit)
         return tuple(
             sorted(
                 t
@@ -229,12 +254,12 @@ class Vocabulary:
             )
         )
 
-    def _delete_index(self) -> dict[str, list[str]]:
+    def _delete_index(self) -> DeleteIndex:
         """Symmetric-delete index of the alphabetic corpus terms (built on first use): each term and each
         of its one-letter deletions → the term. Candidate lookup is O(len(term)), not O(vocabulary)."""
         if self._deletes_index is None:
-            self._deletes_index = delete_index(
-                t for t in self.sorted_terms if len(t) >= PREFIX_MIN - 1 and t.isalpha()
+            self._deletes_index = DeleteIndex(
+                (t for t in self.sorted_terms if len(t) >= PREFIX_MIN - 1 and t.isalpha()), depth=1
             )
         return self._deletes_index
 
@@ -242,6 +267,7 @@ class Vocabulary:
         """The question with misspelt words replaced ('wen shoud … mesured' → 'when should … measured'), for
         embedding; a word is misspelt when neither the corpus nor common English knows it."""
         table = word_zipf()
+        looked_up: set[str] = set()
 
         def fix(m: re.Match[str]) -> str:
             word = m.group(0)
@@ -249,6 +275,9 @@ class Vocabulary:
             known = low in self.terms or _stem(low) in self.terms or low in synonym_groups()
             if known or table.get(low, 0.0) >= COMMON_ZIPF - 0.5:
                 return word
+            if low not in looked_up and len(looked_up) >= MAX_TYPO_WORDS:
+                return word  # the cap on typo lookups per question
+            looked_up.add(low)
             if len(low) >= 5 and (mine := self.corrections(low)):
                 return mine[0]
             common = _common_correction(low)
@@ -262,9 +291,11 @@ class Vocabulary:
         """Question terms that carry its topic (no stopwords or generic question words), each once. A
         compound the corpus supports stands for its parts; an unsupported one brings its parts along."""
         out: list[str] = []
+        seen: set[str] = set()
 
         def add(term: str) -> None:
-            if term not in GENERIC_TERMS and term not in out and len(term) >= 2:
+            if term not in GENERIC_TERMS and term not in seen and len(term) >= 2:
+                seen.add(term)
                 out.append(term)
 
         for raw in _TOKEN_RE.findall(question.lower()):
@@ -290,7 +321,8 @@ class Vocabulary:
     def support(self, question: str) -> Support:
         """How much of the question's specific content the corpus supports."""
         terms = self.salient(question)
-        missing = [t for t in terms if not self.covers(t)]
+        fuzzy = self.fuzzy_terms(terms)
+        missing = [t for t in terms if not self.covers(t, t in fuzzy)]
         total = sum(information(t) for t in terms)
         lost = sum(information(t) for t in missing)
         topics = clinical_topics()
@@ -315,6 +347,13 @@ class Vocabulary:
         if term in self.content_terms:
             return True
         return any(s in self.content_terms for s in synonym_groups().get(term, ()))
+
+
+@lru_cache(maxsize=1)
+def _synonym_index() -> DeleteIndex:
+    """Symmetric-delete index of the synonym terms (deletions up to two letters, so every synonym within
+    two edits of a word shares a key with it)."""
+    return DeleteIndex(synonym_groups(), depth=2)
 
 
 @lru_cache(maxsize=1)
@@ -470,8 +509,10 @@ class HybridSearcher:
         terms = expand(tokenize(query))
         out = [t for t in terms if t in self.vocabulary.terms]
         seen = set(out)
-        for t in terms:
-            for term in (*self.vocabulary.prefix_matches(t), *self.vocabulary.corrections(t)):
+        fuzzy = self.vocabulary.fuzzy_terms(terms)
+        for t in dict.fromkeys(terms):
+            fixes = self.vocabulary.corrections(t) if t in fuzzy else ()
+            for term in (*self.vocabulary.prefix_matches(t), *fixes):
                 if term not in seen:
                     seen.add(term)
                     out.append(term)
@@ -650,8 +691,11 @@ def make_retriever(
         mode: str = "hybrid"
 
         def _get_relevant_documents(
-            self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+            self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
         ) -> list[LCDocument]:
-            return [to_langchain_document(h) for h in searcher.search(query, embed(query), self.k, self.mode)]
+            """``k`` and ``mode`` given to ``invoke`` override the retriever's own for this call."""
+            k = kwargs.get("k", self.k)
+            mode = kwargs.get("mode", self.mode)
+            return [to_langchain_document(h) for h in searcher.search(query, embed(query), k, mode)]
 
     return FaqRetriever(k=k, mode=mode)

@@ -34,14 +34,24 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from fastapi.responses import Response
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from bot.audit import AuditWriteError
-from bot.core import Bot
-from bot.errors import FaqbotError, SettingsError
+from bot.core import Bot, check_history, check_question, check_text
+from bot.errors import FaqbotError, QuestionError, SettingsError
 from bot.records import Caller
 from bot.settings import Settings
 
@@ -279,6 +289,23 @@ class Auth:
         await send_error(send, 401, "unauthorized", "authentication required", extra)
 
 
+UPLOAD_ROUTES = ("/gradio_api/upload", "/gradio_api/process_recording", "/upload")
+
+
+class NoUploads:
+    """Refuses Gradio's file-upload routes (403): no component of the UI takes a file, so nobody may
+    store one on the server (Gradio's own limit is also set to 0 bytes)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and route_path(scope).rstrip("/") in UPLOAD_ROUTES:
+            await send_error(send, 403, "uploads_disabled", "this server accepts no file uploads")
+            return
+        await self.app(scope, receive, send)
+
+
 class SecurityHeaders:
     """CSP (with the configured frame-ancestors), nosniff and a same-origin referrer policy."""
 
@@ -336,49 +363,160 @@ def request_caller(request: Request, security: Security, face: str = "api") -> C
 
 
 # ---- request bodies ----
+# Text fields refuse control characters (other than tab, newline, carriage return) and unpaired surrogates
+# with 422 (bot.core.check_text); the pattern says the same in the schema (surrogates cannot be written in
+# a JSON Schema pattern: they are named in the description).
+CONTROL_CLASS = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+TEXT_PATTERN = f"^[^{CONTROL_CLASS}]*$"
+NONBLANK_PATTERN = f"^[^{CONTROL_CLASS}]*[^\\s{CONTROL_CLASS}][^{CONTROL_CLASS}]*$"
+TEXT_NOTE = "No control characters but tab, newline and carriage return; no unpaired surrogates."
+REACTIONS = ("ocular", "skin", "hepatotoxicity", "rhabdomyolysis")  # the rule file's ids (tested)
+RATINGS = ("up", "down")
+MAX_HISTORY_ITEMS = 100
+
+
+def _text(value: str) -> str:
+    try:
+        return check_text(value, "text")
+    except QuestionError as exc:
+        raise ValueError(str(exc).removeprefix("text ")) from None
+
+
+Text = Annotated[StrictStr, AfterValidator(_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
+
+
 class AskBody(BaseModel):
     """A question, with earlier questions of the conversation for follow-ups."""
 
     model_config = ConfigDict(extra="forbid")
-    question: StrictStr = Field(description="1 to FAQBOT_MAX_QUESTION_CHARS (2000) characters")
-    history: list[StrictStr] | None = Field(default=None, description="earlier questions, oldest first")
+    question: Annotated[
+        StrictStr,
+        AfterValidator(_text),
+        Field(
+            description="1 to FAQBOT_MAX_QUESTION_CHARS (2000) characters, not only white space. " + TEXT_NOTE,
+            json_schema_extra={"pattern": NONBLANK_PATTERN, "maxLength": 2000},
+        ),
+    ]
+    history: list[Text] | None = Field(
+        default=None,
+        max_length=MAX_HISTORY_ITEMS,
+        description="earlier questions, oldest first, each at most FAQBOT_MAX_QUESTION_CHARS characters "
+        "(only the last FAQBOT_MAX_HISTORY_TURNS are read). " + TEXT_NOTE,
+    )
 
 
 class DecideBody(BaseModel):
-    """Structured facts for the dose engine; omitted facts are unknown."""
+    """Structured facts for the dose engine; omitted facts are unknown. Values are strict JSON types:
+    booleans are true/false (not 0/1), the grade a whole number, ratios numbers."""
 
     model_config = ConfigDict(extra="forbid")
-    reaction: StrictStr | None = Field(
-        default=None, description="ocular | skin | hepatotoxicity | rhabdomyolysis"
+    reaction: Literal["ocular", "skin", "hepatotoxicity", "rhabdomyolysis"] | None = Field(
+        default=None, description="the adverse reaction, as the source's tables name it"
     )
-    grade: int | None = Field(default=None, description="CTCAE grade 1–4")
-    symptomatic: bool | None = None
-    suspected_scar: bool | None = None
+    grade: StrictInt | None = Field(
+        default=None, description="CTCAE grade 1–4 (another whole number gets a clarify answer)"
+    )
+    symptomatic: StrictBool | None = None
+    suspected_scar: StrictBool | None = None
     cpk_uln: float | None = Field(default=None, description="CPK as a multiple of the upper limit of normal")
     creatinine_baseline: float | None = Field(default=None, description="serum creatinine × baseline")
-    aki: bool | None = Field(default=None, description="acute kidney injury")
+    aki: StrictBool | None = Field(default=None, description="acute kidney injury")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in ("cpk_uln", "creatinine_baseline"):
+                v = data.get(name)
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                    raise ValueError(f"{name} must be a number, got {type(v).__name__}")
+        return data
 
 
 class FeedbackBody(BaseModel):
     """A thumbs up/down on an answer."""
 
     model_config = ConfigDict(extra="forbid")
-    question: StrictStr = Field(max_length=10_000)
-    rating: StrictStr = Field(description="up | down")
-    route: StrictStr = ""
-    history: list[StrictStr] = Field(default_factory=list, max_length=100)
-    citations: list[StrictStr] = Field(default_factory=list, max_length=100)
-    comment: StrictStr = ""
-    request_id: StrictStr = Field(
-        default="", max_length=64, description="the X-Request-ID of the answer rated (links the audit record)"
+    question: Annotated[Text, Field(min_length=1, max_length=10_000)]
+    rating: Literal["up", "down"]
+    route: Annotated[Text, Field(max_length=100)] = ""
+    history: list[Annotated[Text, Field(max_length=10_000)]] = Field(default_factory=list, max_length=100)
+    citations: list[Annotated[Text, Field(max_length=1_000)]] = Field(default_factory=list, max_length=100)
+    comment: Annotated[Text, Field(max_length=2000)] = ""
+
+    request_id: Annotated[Text, Field(max_length=64)] = Field(
+        default="", description="the X-Request-ID of the answer rated (links the audit record)"
     )
+
+class ExportDecision(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    action: Text
+    quote: Text
+    source: Text
+    start: StrictInt
+    end: StrictInt
+    reaction: Text = ""
+    severity: Text = ""
+
+
+class ExportCitation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    n: StrictInt
+    context: Text
+    source: Text
+    start: StrictInt
+    end: StrictInt
+    text: Text
+
+
+class ExportAnswer(BaseModel):
+    """The parts of an Answer JSON object the export shows; other keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    question: Text
+    text: Text
+    route: Text | None = None
+    decisions: list[ExportDecision] = Field(default_factory=list, max_length=50)
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="shown as given; an unpaired surrogate in it is written as U+FFFD in the Markdown",
+    )
+    missing: list[Text] = Field(default_factory=list, max_length=50)
+    citations: list[ExportCitation] = Field(default_factory=list, max_length=50)
 
 
 class ExportBody(BaseModel):
     """A conversation as Answer JSON objects, in order."""
 
     model_config = ConfigDict(extra="forbid")
-    answers: list[dict[str, Any]] = Field(max_length=200)
+    answers: list[ExportAnswer] = Field(max_length=200)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable: malformed_json, invalid_request, invalid_question, …")
+    message: str = Field(description="what was wrong, naming the bad value")
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorDetail
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        400: "Malformed request: body not JSON or not UTF-8 (malformed_json), bad Content-Length",
+        401: "Authentication required (when auth is on)",
+        404: "Not found",
+        413: "Request body larger than FAQBOT_MAX_BODY_BYTES (body_too_large)",
+        422: "Request well-formed but invalid (invalid_request, invalid_question, invalid_facts, …)",
+        503: "The index is still loading (not_ready) or loading failed (load_failed)",
+    }
+    return {c: {"model": ErrorBody, "description": text[c]} for c in (*codes, 401)}
+
+
+class MarkdownResponse(Response):
+    media_type = "text/markdown"
 
 
 # ---- the app ----------------------------------------------------------------------------------------
@@ -435,8 +573,9 @@ def create_app(
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
-    from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.exceptions import HTTPException
+    from starlette.routing import Route
 
     from bot import __version__, render
     from bot.feedback import Feedback, FeedbackLog
@@ -525,15 +664,25 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not UTF-8 or nests too deeply for the JSON parser
+            cause = exc.__cause__
+            why = "not valid UTF-8" if isinstance(cause, UnicodeDecodeError) else "not valid JSON"
+            if isinstance(cause, RecursionError):
+                why = "nested too deeply"
+            return err(400, "malformed_json", f"request body is {why}")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return err(exc.status_code, code, str(exc.detail))
+        response = err(exc.status_code, code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("faqbot: internal error on %s", request.url.path)
         return err(500, "internal_error", "internal error; see the server log")
 
-    @app.get("/healthz", tags=["service"], summary="Alive")
+    @app.get("/healthz", tags=["service"], summary="Alive", responses=_errors())
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -549,6 +698,7 @@ def create_app(
         "/readyz",
         tags=["service"],
         summary="Ready: corpus, model, index and dose rules all loaded (503 while loading); lists the parts",
+        responses=_errors(503),
     )
     def readyz() -> Any:
         parts = {**bot.parts(), "ui": state.ui}
@@ -570,8 +720,21 @@ def create_app(
                 return JSONResponse({**body, "status": "audit_unavailable"}, status_code=503)
         return body
 
-    @app.post("/api/ask", tags=["api"], summary="Answer a question (the Answer JSON)")
+    @app.post(
+        "/api/ask",
+        tags=["api"],
+        summary="Answer a question (the Answer JSON)",
+        responses=_errors(400, 413, 422, 503),
+    )
     def api_ask(body: AskBody, request: Request) -> Any:
+        limit = bot.settings.max_question_chars
+        try:  # before readiness: a bad question is 422 whether or not the index is loaded
+            if len(body.question) > limit:  # the schema's maxLength counts before stripping
+                raise QuestionError(f"question is {len(body.question)} characters; the limit is {limit}")
+            check_question(body.question, limit)
+            check_history(body.history, bot.settings.max_history_turns, limit)
+        except QuestionError as exc:
+            return err(422, "invalid_question", str(exc))
         not_ready = require_ready()
         if not_ready:
             return not_ready
@@ -582,7 +745,12 @@ def create_app(
         except FaqbotError as exc:
             return err(422, "invalid_question", str(exc))
 
-    @app.post("/api/decide", tags=["api"], summary="Dose decision from structured facts (the Answer JSON)")
+    @app.post(
+        "/api/decide",
+        tags=["api"],
+        summary="Dose decision from structured facts (the Answer JSON)",
+        responses=_errors(400, 413, 422, 503),
+    )
     def api_decide(body: DecideBody, request: Request) -> Any:
         try:  # as bot.ui.decide_dict does, without importing the UI (Gradio) on the API's path
             from bot.dose import Facts
@@ -595,7 +763,12 @@ def create_app(
         except FaqbotError as exc:
             return err(422, "invalid_facts", str(exc))
 
-    @app.get("/api/passages/{passage_id}", tags=["api"], summary="A source passage by id, verbatim")
+    @app.get(
+        "/api/passages/{passage_id}",
+        tags=["api"],
+        summary="A source passage by id, verbatim",
+        responses=_errors(404, 503),
+    )
     def api_passage(passage_id: str) -> Any:
         not_ready = require_ready()
         if not_ready:
@@ -605,7 +778,12 @@ def create_app(
         except FaqbotError as exc:
             return err(404, "not_found", str(exc))
 
-    @app.get("/api/notice", tags=["api"], summary="The source's research-use notice, verbatim")
+    @app.get(
+        "/api/notice",
+        tags=["api"],
+        summary="The source's research-use notice, verbatim",
+        responses=_errors(404),
+    )
     def api_notice() -> Any:
         return view.notice or err(404, "not_found", "the source has no research-use notice")
 
@@ -614,6 +792,7 @@ def create_app(
         tags=["api"],
         summary="Save a thumbs up/down on an answer (to the audit store, linked to its request_id)",
         status_code=201,
+        responses=_errors(400, 413, 422, 503),
     )
     def api_feedback(body: FeedbackBody, request: Request) -> Any:
         client = None if request.client is None else (request.client.host, request.client.port)
@@ -638,13 +817,50 @@ def create_app(
             return unrecorded(exc)
         return {"status": "saved"}
 
-    @app.post("/api/export", tags=["api"], summary="A conversation as Markdown with its citations")
+    @app.post(
+        "/api/export",
+        tags=["api"],
+        summary="A conversation as Markdown with its citations",
+        response_class=MarkdownResponse,
+        responses={
+            200: {
+                "description": "The conversation as Markdown",
+                "content": {"text/markdown": {"schema": {"type": "string"}}},
+            },
+            **_errors(400, 413, 422),
+        },
+    )
     def api_export(body: ExportBody) -> Any:
-        for k, a in enumerate(body.answers):
-            if not isinstance(a.get("question"), str) or not isinstance(a.get("text"), str):
-                return err(422, "invalid_request", f"answers.{k}: an Answer object needs question and text")
-        md = render.export_markdown(body.answers, view.notice)
-        return PlainTextResponse(md, media_type="text/markdown; charset=utf-8")
+        answers = [a.model_dump() for a in body.answers]
+        md = render.export_markdown(answers, view.notice)
+        # free-form facts may carry unpaired surrogates (JSON allows them): written as U+FFFD
+        return MarkdownResponse(re.sub("[\ud800-\udfff]", "\ufffd", md))
+
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's spec with the limits from the settings, errors as JSON on every route (FastAPI gives
+        them the route's media type), and a real passage id as the example once the index is loaded."""
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = FastAPI.openapi(app)
+        app.openapi_schema = None  # FastAPI.openapi caches; this override decides when to
+        ask = spec["components"]["schemas"]["AskBody"]["properties"]
+        ask["question"]["maxLength"] = bot.settings.max_question_chars
+        ask["history"]["anyOf"][0]["items"]["maxLength"] = bot.settings.max_question_chars
+        error_ref = {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+        for ops in spec["paths"].values():
+            for op in ops.values():
+                for status, response in op.get("responses", {}).items():
+                    if str(status).startswith(("4", "5")):
+                        response["content"] = {"application/json": error_ref}
+        if bot.ready and bot.index.chunks:
+            for param in spec["paths"]["/api/passages/{passage_id}"]["get"].get("parameters", []):
+                if param.get("name") == "passage_id":
+                    param["example"] = bot.index.chunks[0].id
+            app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -676,11 +892,43 @@ def create_app(
         app.include_router(create_router(cds, verifier, cds_user))
     app.router.routes.extend(mcp_routes)
 
+    # faqbot's own 404/405 for unknown paths and methods under the API prefix and the service routes
+    # (otherwise the UI mounted at / answers them in Gradio's shape).
+    api_routes = list(app.routes)
+
+    def not_routed(request: Request) -> JSONResponse:
+        path = route_path(request.scope)
+        allowed = sorted(
+            {
+                m
+                for r in api_routes
+                if isinstance(r, Route) and r.methods and r.path_regex.match(path)
+                for m in r.methods
+            }
+        )
+        if allowed:
+            response = err(405, "method_not_allowed", f"{request.method} is not allowed here")
+            response.headers["allow"] = ", ".join(allowed)
+            return response
+        return err(404, "not_found", f"no API route {path!r}")
+
+    class NotRouted:
+        """An ASGI endpoint, so that its route matches every method (a function endpoint gets GET only)."""
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await not_routed(Request(scope, receive))(scope, receive, send)
+
+    service_paths = ("/api", "/api/{rest:path}", "/healthz", "/readyz", "/openapi.json", "/docs")
+    cds_service_paths = ("/cds-services", "/cds-services/{rest:path}") if cds is not None else ()
+    for pattern in (*service_paths, *cds_service_paths):
+        app.router.routes.append(Route(pattern, NotRouted(), include_in_schema=False))
+
     def auth_dependency(request: Request) -> str | None:
         client = None if request.client is None else (request.client.host, request.client.port)
         return security.identify(request.headers, client) or None
 
     # Inner to outer: body cap, auth, security headers, CORS (Gradio defers to a parent CORSMiddleware).
+    app.add_middleware(NoUploads)
     app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
     cds_paths = (re.compile(r"/cds-services(?:/[A-Za-z0-9._~-]+(?:/feedback)?)?"),)
     app.add_middleware(Auth, security=security, delegated=cds_paths if verifier is not None else ())
@@ -721,6 +969,8 @@ def create_app(
             pwa=False,
             mcp_server=False,
             ssr_mode=False,
+            max_file_size=0,  # no component takes uploads (NoUploads refuses the routes too)
+            allowed_paths=[],  # Gradio serves only its own cache (the export downloads), nothing else
             theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO),  # no web fonts to fetch
             css=CSS,
             head=HEAD,

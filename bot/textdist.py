@@ -1,9 +1,41 @@
 """Edit distance and symmetric-delete indexes for typo tolerance: pure, shared by retrieval and the dose
-parser (which must not import each other)."""
+parser (which must not import each other).
+
+Cost is bounded per word: :class:`DeleteIndex` refuses (returns no candidates for) a word longer than its
+longest indexed word plus the edits allowed, since no indexed word can then be within reach; so the delete
+keys of a looked-up word (O(len²) keys for two edits, each O(len)) are bounded by a constant of the index,
+and a question costs linear time in its number of words. :data:`METER` counts the work done (delete keys
+generated, edit-distance cells computed) for tests that bound work rather than wall time.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass
+class WorkMeter:
+    """Running totals of the typo-tolerance work done in this process (approximate under threads)."""
+
+    delete_keys: int = 0  # delete-variant strings generated for lookups
+    osa_cells: int = 0  # edit-distance table cells computed
+    lookups: int = 0  # DeleteIndex.candidates calls that did any work
+    refused: int = 0  # lookups refused because the word is longer than any indexed word can reach
+
+    def snapshot(self) -> WorkMeter:
+        return WorkMeter(self.delete_keys, self.osa_cells, self.lookups, self.refused)
+
+    def since(self, before: WorkMeter) -> WorkMeter:
+        return WorkMeter(
+            self.delete_keys - before.delete_keys,
+            self.osa_cells - before.osa_cells,
+            self.lookups - before.lookups,
+            self.refused - before.refused,
+        )
+
+
+METER = WorkMeter()
 
 
 def osa_distance(a: str, b: str, limit: int) -> int:
@@ -14,6 +46,7 @@ def osa_distance(a: str, b: str, limit: int) -> int:
     prev2: list[int] = []
     prev = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
+        METER.osa_cells += len(b)
         cur = [i] + [0] * len(b)
         for j in range(1, len(b) + 1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
@@ -30,6 +63,17 @@ def deletes(word: str) -> list[str]:
     return [word[:k] + word[k + 1 :] for k in range(len(word))]
 
 
+def deletes_upto(word: str, depth: int) -> set[str]:
+    """``word`` and every string up to ``depth`` deleted letters away from it (each generated once)."""
+    keys = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {d for w in frontier for d in deletes(w)} - keys
+        keys |= frontier
+    METER.delete_keys += len(keys)
+    return keys
+
+
 def delete_index(words: Iterable[str]) -> dict[str, list[str]]:
     """Symmetric-delete index (SymSpell): each word and each of its one-letter deletions → the words, in
     the order given (so the first is the preferred one when the input is ranked)."""
@@ -38,3 +82,35 @@ def delete_index(words: Iterable[str]) -> dict[str, list[str]]:
         for key in dict.fromkeys((word, *deletes(word))):
             index.setdefault(key, []).append(word)
     return index
+
+
+class DeleteIndex:
+    """A symmetric-delete index of words with their deletions up to ``depth`` letters; a lookup generates
+    the query word's deletions up to ``max_edits`` letters and returns the indexed words sharing a key,
+    unverified (check them with :func:`osa_distance`). Words are kept in the order given."""
+
+    def __init__(self, words: Iterable[str], depth: int = 1) -> None:
+        self.depth = depth
+        self.index: dict[str, list[str]] = {}
+        self.longest = 0
+        for word in dict.fromkeys(words):
+            self.longest = max(self.longest, len(word))
+            for key in deletes_upto(word, depth):
+                self.index.setdefault(key, []).append(word)
+
+    def reachable(self, word: str, max_edits: int) -> bool:
+        """Whether any indexed word can be within ``max_edits`` of ``word`` by length alone."""
+        return len(word) <= self.longest + max_edits
+
+    def candidates(self, word: str, max_edits: int) -> list[str]:
+        """Indexed words sharing a delete key with ``word`` (its deletions up to ``max_edits``), first-seen
+        order; [] at once for a word too long to be near any indexed word."""
+        if not self.reachable(word, max_edits):
+            METER.refused += 1
+            return []
+        METER.lookups += 1
+        seen: dict[str, None] = {}
+        for key in sorted(deletes_upto(word, max_edits)):
+            for w in self.index.get(key, ()):
+                seen.setdefault(w, None)
+        return list(seen)

@@ -45,6 +45,9 @@ def test_hidden_files_are_ignored(project: Path) -> None:
         ("bin.md", b"abc\x00def", "binary"),
         ("latin1.txt", "caf\xe9".encode("latin-1"), "not valid UTF-8"),
         ("bom.md", b"\xef\xbb\xbfhello", "byte-order mark"),
+        ("rules2.json", b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),  # data files beside documents too
+        ("extra.yaml", b"\x00\x01\x02", "binary"),
+        ("latin1.yml", "name: caf\xe9".encode("latin-1"), "not valid UTF-8"),
     ],
 )
 def test_bad_files_raise_naming_the_file(project: Path, name: str, data: bytes, message: str) -> None:
@@ -67,3 +70,10 @@ def test_missing_or_empty_corpus(tmp_path: Path) -> None:
 def test_unreadable_document(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="cannot read"):
         load_document(tmp_path / "missing.md", tmp_path)
+
+
+def test_unreadable_data_file_raises(project: Path) -> None:
+    (project / "corpus" / "broken.json").mkdir()  # a folder is skipped; a dangling link is unreadable
+    (project / "corpus" / "gone.yaml").symlink_to(project / "nowhere.yaml")
+    with pytest.raises(CorpusError, match=r"gone\.yaml: cannot read"):
+        corpus_files(project / "corpus")

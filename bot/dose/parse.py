@@ -35,7 +35,7 @@ from functools import lru_cache
 from bot.dose.engine import Problem
 from bot.dose.facts import FIELDS, Facts, format_number
 from bot.dose.rules import RuleSet
-from bot.textdist import osa_distance
+from bot.textdist import DeleteIndex, osa_distance
 
 # ---- patterns (on lower-cased, normalized text) --------------------------------------------------------
 _NUMWORDS = {
@@ -479,7 +479,20 @@ def _build_lexicon(rules: RuleSet) -> Lexicon:
     return Lexicon(tuple(terms), excludes, frozenset(vocab), field_reactions)
 
 
+# A question naming reactions more often than this is read by its first mentions only (cost cap, issue 9).
+MAX_REACTION_MENTIONS = 32
+# NFKC can turn one character into 18 (U+FDFA): the normalized text read is cut at this length (twice the
+# longest question), so the scan stays linear in the question with a fixed cap.
+MAX_NORMALIZED_CHARS = 4000
+
+
 # ---- normalization and typo correction -----------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _vocabulary_index(vocabulary: frozenset[str]) -> DeleteIndex:
+    """Symmetric-delete index (two deletions) of the vocabulary's words of 7 letters or more."""
+    return DeleteIndex(sorted(t for t in vocabulary if len(t) >= 7), depth=2)
+
+
 @lru_cache(maxsize=4096)
 def _correct_word(word: str, vocabulary: frozenset[str]) -> str:
     if word in _TYPOS:
@@ -487,9 +500,8 @@ def _correct_word(word: str, vocabulary: frozenset[str]) -> str:
     if word in vocabulary or word in _PROTECTED or len(word) < 7 or len(word) > 30:
         return word
     best: list[tuple[int, str]] = []
-    for target in vocabulary:
-        if len(target) < 7:
-            continue
+    # Only words sharing a delete key can be within the edits allowed: bounded work per word (issue 9).
+    for target in _vocabulary_index(vocabulary).candidates(word, 2 if len(word) >= 10 else 1):
         limit = 2 if min(len(word), len(target)) >= 10 else 1
         d = osa_distance(word, target, limit)
         if d <= limit:
@@ -505,7 +517,7 @@ def _correct_word(word: str, vocabulary: frozenset[str]) -> str:
 def normalize(text: str, vocabulary: frozenset[str]) -> tuple[str, str]:
     """(lower-case text, the same text keeping its case): NFKC-normalized, dashes unified and misspelled
     words corrected (in both, so positions in one are positions in the other)."""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text)[:MAX_NORMALIZED_CHARS]  # NFKC may expand a character 18x
     text = re.sub(r"[\u2010-\u2015\u2212]", "-", text).replace("\u00a0", " ")
     low_chars = [c.lower() if len(c.lower()) == 1 else c for c in text]
     low = "".join(low_chars)
@@ -1041,7 +1053,9 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
     lex = lexicon_of(rules)
     scan = _scan(question, lex)
     bounds = scan.bounds
+    # At most MAX_REACTION_MENTIONS are weighed against each fact (a hard cap on the pairwise work).
     reacts = [m for m in scan.mentions if m.kind == "reaction" or (m.kind == "flag" and m.flag)]
+    reacts = reacts[:MAX_REACTION_MENTIONS]
     order: list[str] = []
     for m in reacts:
         if m.reaction and m.reaction not in order:

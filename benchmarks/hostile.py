@@ -1,0 +1,234 @@
+"""Hostile load (issue 9): a 32-client soak, 2000-character worst-case questions against a normal one, and
+poisoned requests mixed into 32-client traffic. Loopback only, bounded in time and count.
+
+    .venv/bin/python benchmarks/hostile.py [--soak-s 60] [--clients 32] [--worst 100] [--out ...]
+
+Starts ``faqbot serve`` on a free 127.0.0.1 port (answer cache off, no rebuild), waits for /readyz, then:
+
+1. soak: ``--clients`` clients ask distinct dev questions for ``--soak-s`` seconds; errors, p50, p99, the
+   slowest request and slowest / p50 (target: 0 errors, slowest <= 10x p50);
+2. worst case, one client: ``--worst`` 2000-character worst-case questions (one long word, random long
+   words, distinct unknown words, a dose-term soup, mixed scripts, ligatures that NFKC expands 18x), each
+   right after a normal question, so both are timed side by side in one run; per kind the median time and
+   its ratio to the normal question's median (target <= 2x), and the server's RSS before and after
+   (target: growth <= 50 MB);
+3. poisoned mix: ``--clients`` clients send normal questions while one in four requests is poisoned (a
+   lone surrogate, NUL, a control character, a 2000-letter word, invalid UTF-8, a too-long question);
+   normal requests failed (target 0) and the status codes the poisoned ones got (all 4xx, none 5xx).
+
+``--pythonpath DIR`` runs the server from another checkout (e.g. ``git archive`` of main) with this venv,
+for before/after figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import ROOT, pct, retrieval_questions
+from throughput import free_port, rss_mb, wait_ready
+
+
+def _words(n_chars: int, length: int, seed: int) -> str:
+    rnd = random.Random(seed)
+    out: list[str] = []
+    while sum(len(w) + 1 for w in out) < n_chars:
+        out.append("".join(rnd.choice(string.ascii_lowercase) for _ in range(length)))
+    return " ".join(out)[:n_chars]
+
+
+def worst_cases() -> dict[str, str]:
+    return {
+        "one 2000-letter word": _words(2000, 2000, 1),
+        "distinct 8-letter words": _words(2000, 8, 2),
+        "distinct 14-letter words": _words(2000, 14, 3),
+        "dose-term soup": ("grade 3 rash and cpk 10x uln but no aki; ocular " * 50)[:2000],
+        "mixed scripts": ("Грейд 3 сыпь 皮疹 三级 طفح جلدي 😀 ﬁ ＣＰＫ १२३ e\u0301 " * 40)[:2000],
+        "NFKC 18x ligatures": "\ufdfa" * 2000,
+    }
+
+
+POISON: list[tuple[str, bytes]] = [
+    ("lone surrogate", b'{"question": "grade 3 rash \\ud800"}'),
+    ("NUL", b'{"question": "cpk\\u0000 10x"}'),
+    ("escape character", b'{"question": "\\u001b[31m ocular"}'),
+    ("2000-letter word", json.dumps({"question": _words(2000, 2000, 9)}).encode()),
+    ("invalid UTF-8", b'{"question": "caf\xe9"}'),
+    ("too long", json.dumps({"question": "x " * 1500}).encode()),
+    ("history surrogate", b'{"question": "and grade 3?", "history": ["\\udc00"]}'),
+]
+
+
+async def _post(client: Any, url: str, body: bytes) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    try:
+        r = await client.post(url + "/api/ask", content=body, headers={"content-type": "application/json"})
+        status = r.status_code
+    except Exception:
+        status = -1
+    return status, time.perf_counter() - t0
+
+
+def _q(question: str) -> bytes:
+    return json.dumps({"question": question}, ensure_ascii=True).encode()
+
+
+async def soak(url: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    import httpx
+
+    times: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    counter = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors, counter
+        while time.perf_counter() < stop:
+            q = questions[counter % len(questions)]
+            counter += 1
+            status, dt = await _post(client, url, _q(q))
+            times.append(dt)
+            errors += status != 200
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    p50 = pct(times, 50)
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "requests": len(times),
+        "errors": errors,
+        "p50_ms": p50 * 1000,
+        "p99_ms": pct(times, 99) * 1000,
+        "max_ms": max(times) * 1000,
+        "max_over_p50": max(times) / p50,
+    }
+
+
+async def worst(url: str, normal: list[str], total: int, pid: int) -> dict[str, Any]:
+    import httpx
+
+    kinds = worst_cases()
+    per_kind: dict[str, list[float]] = {k: [] for k in kinds}
+    normal_times: list[float] = []
+    statuses: dict[str, int] = {}
+    async with httpx.AsyncClient(timeout=300) as client:
+        for k in range(5):  # warm-up
+            await _post(client, url, _q(normal[k]))
+        rss_before = rss_mb(pid)
+        names = list(kinds)
+        for i in range(total):
+            s, dt = await _post(client, url, _q(normal[i % len(normal)]))
+            normal_times.append(dt)
+            name = names[i % len(names)]
+            # a distinct variant each time (the answer cache is off; this also defeats the typo caches)
+            text = kinds[name][:-6] + "".join(random.Random(i).choice("qxzvkj") for _ in range(6))
+            s, dt = await _post(client, url, _q(text))
+            per_kind[name].append(dt)
+            statuses[str(s)] = statuses.get(str(s), 0) + 1
+        rss_after = rss_mb(pid)
+    base = pct(normal_times, 50)
+    return {
+        "worst_questions": total,
+        "normal_p50_ms": base * 1000,
+        "kinds": {
+            k: {"n": len(v), "p50_ms": pct(v, 50) * 1000, "ratio_to_normal": pct(v, 50) / base}
+            for k, v in per_kind.items()
+            if v
+        },
+        "statuses": statuses,
+        "rss_mb_before": rss_before,
+        "rss_mb_after": rss_after,
+        "rss_growth_mb": rss_after - rss_before,
+    }
+
+
+async def poisoned(url: str, questions: list[str], clients: int, total: int) -> dict[str, Any]:
+    import httpx
+
+    normal_failed = 0
+    normal_sent = 0
+    poison_status: dict[str, dict[str, int]] = {}
+    counter = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal counter, normal_failed, normal_sent
+        while counter < total:
+            k = counter
+            counter += 1
+            if k % 4 == 3:
+                name, body = POISON[(k // 4) % len(POISON)]
+                status, _ = await _post(client, url, body)
+                by = poison_status.setdefault(name, {})
+                by[str(status)] = by.get(str(status), 0) + 1
+            else:
+                normal_sent += 1
+                status, _ = await _post(client, url, _q(questions[k % len(questions)]))
+                normal_failed += status != 200
+
+    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=clients)) as client:
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    return {"clients": clients, "normal_sent": normal_sent, "normal_failed": normal_failed, "poison": poison_status}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--soak-s", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--worst", type=int, default=100)
+    parser.add_argument("--mix", type=int, default=800, help="requests in the poisoned mix")
+    parser.add_argument("--parts", default="soak,worst,mix")
+    parser.add_argument("--pythonpath", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hostile.json")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+
+    questions = retrieval_questions()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", FAQBOT_REBUILD="0", HF_HUB_OFFLINE="1")
+    if args.pythonpath is not None:
+        env["PYTHONPATH"] = str(args.pythonpath.resolve())
+    cmd = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    server = subprocess.Popen(
+        [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=args.pythonpath or ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    result: dict[str, Any] = {"code": str(args.pythonpath or ROOT)}
+    try:
+        result["ready_s"] = wait_ready(url)
+        if "soak" in parts:
+            result["soak"] = asyncio.run(soak(url, questions, args.clients, args.soak_s))
+            print("soak:", json.dumps(result["soak"]), flush=True)
+        if "worst" in parts:
+            result["worst"] = asyncio.run(worst(url, questions, args.worst, server.pid))
+            print("worst:", json.dumps(result["worst"], ensure_ascii=False), flush=True)
+        if "mix" in parts:
+            result["mix"] = asyncio.run(poisoned(url, questions, args.clients, args.mix))
+            print("mix:", json.dumps(result["mix"]), flush=True)
+        result["server_rss_mb_end"] = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    print("targets: soak 0 errors and slowest <= 10x p50; worst case <= 2x normal, RSS growth <= 50 MB;")
+    print("         poisoned mix 0 normal requests failed, no 5xx")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
