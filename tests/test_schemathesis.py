@@ -36,6 +36,11 @@ def test_schemathesis_all_checks(real_bot: Any, tmp_path: Path) -> None:
                 f"{url}/openapi.json",
                 "--checks",
                 "all",
+                # The CDS Hooks routes' contract is the HL7 CDS Hooks spec, validated against JSON Schemas
+                # written from it in tests/test_cds_hooks.py; their OpenAPI entries do not describe those
+                # bodies, so they are left out here (the MCP endpoint is not in the OpenAPI spec at all).
+                "--exclude-path-regex",
+                "^/cds-services",
                 "--max-examples",
                 str(EXAMPLES_PER_OPERATION),
                 "--workers",
