@@ -231,17 +231,31 @@ def test_serve_never_imports_torch() -> None:
 
 
 @pytest.mark.slow
-def test_surrogates_and_control_characters_are_cleaned_at_the_boundary(real_bot) -> None:  # type: ignore[no-untyped-def]
+def test_bad_characters_are_refused_at_the_boundary_and_fail_only_themselves(real_bot) -> None:  # type: ignore[no-untyped-def]
     """A lone surrogate made the tokenizer raise (and failed its whole micro-batch) and the JSON response
-    unencodable; now it is replaced at the boundary and the answer is ordinary."""
+    unencodable; now the question is refused at the boundary with an error naming the character (issue 9),
+    the encoder cleans whatever reaches it, and the questions asked beside it are answered."""
     from concurrent.futures import ThreadPoolExecutor
 
-    qs = ["\ud800 How often are eye exams needed?", "eye\x00exams\x07 schedule", "\udfff"] + [
-        f"How often are eye exams needed, case {i}?" for i in range(12)
-    ]
+    from bot.errors import QuestionError
+
+    bad = ["\ud800 How often are eye exams needed?", "eye\x00exams\x07 schedule", "\udfff"]
+    good = [f"How often are eye exams needed, case {i}?" for i in range(12)]
+
+    def ask(q: str) -> object:
+        try:
+            return real_bot.ask(q)
+        except QuestionError as exc:
+            return exc
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(real_bot.ask, qs))
-    for a in answers:
-        body = json.dumps(a.to_dict(), ensure_ascii=False).encode("utf-8")  # encodable: no 500
-        assert body and "\x00" not in a.question and "\x07" not in a.question
-    assert "\ufffd" in answers[0].question and answers[3].route == answers[4].route
+        results = list(pool.map(ask, bad + good))
+    for r in results[: len(bad)]:
+        assert isinstance(r, QuestionError) and "U+" in str(r)
+    for a in results[len(bad) :]:
+        assert not isinstance(a, Exception)
+        assert json.dumps(a.to_dict(), ensure_ascii=False).encode("utf-8")  # type: ignore[attr-defined]
+        assert a.route == results[len(bad)].route  # type: ignore[attr-defined]
+    # the encoder's own boundary: a surrogate reaching it is cleaned, not a failed batch
+    vec = real_bot.embedder.encode(["\ud800 eye exams", "eye exams"])
+    assert vec.shape[0] == 2
