@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).resolve().parent
 EXAMPLES_PER_OPERATION = int(os.environ.get("FAQBOT_SCHEMATHESIS_EXAMPLES", "650"))
 MIN_CASES = int(os.environ.get("FAQBOT_SCHEMATHESIS_MIN_CASES", "5000"))
-TIME_BUDGET_S = 1500
+TIME_BUDGET_S = int(os.environ.get("FAQBOT_SCHEMATHESIS_SECONDS", "420"))  # ~10k cases idle
 
 
 def test_schemathesis_all_checks(real_bot: Any, tmp_path: Path) -> None:
@@ -66,5 +66,6 @@ def test_schemathesis_all_checks(real_bot: Any, tmp_path: Path) -> None:
     cases = int(m.group(1)) if m else 0
     print(f"schemathesis: {cases} test cases\n{out[-1500:]}")  # shown with -rP
     assert proc.returncode == 0, out[-6000:]
-    assert "Selected: 8/8" in out and "Tested: 8" in out, out[-3000:]
+    # faqbot's own 8 operations are selected (the CDS Hooks ones are excluded, see above) and all tested
+    assert re.search(r"Selected: 8/\d+", out) and "Tested: 8" in out, out[-3000:]
     assert cases >= MIN_CASES, f"only {cases} test cases ran\n{out[-3000:]}"
