@@ -33,18 +33,7 @@ def load_document(path: Path, root: Path) -> Document:
         raise CorpusError(
             f"{path}: unsupported file type {path.suffix!r} (supported: {', '.join(sorted(DOCUMENT_SUFFIXES))})"
         )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise CorpusError(f"{path}: {len(data)} bytes is larger than the {MAX_DOCUMENT_BYTES}-byte limit")
-    if b"\x00" in data:
-        raise CorpusError(f"{path}: looks binary (contains NUL bytes), not a text document")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
+    data, text = _read_utf8(path, "a text document")
     if text.startswith("\ufeff"):
         raise CorpusError(f"{path}: starts with a byte-order mark; save it as UTF-8 without BOM")
     return Document(relative_source(path, root), text, hashlib.sha256(data).hexdigest())
@@ -54,6 +43,11 @@ def check_data_file(path: Path) -> None:
     """A rule data file beside the documents must be readable UTF-8 text like them: CorpusError naming it
     if it is unreadable, too large, binary (NUL bytes) or not UTF-8. Its content is the dose engine's to
     check."""
+    _read_utf8(path, "a text data file")
+
+
+def _read_utf8(path: Path, what: str) -> tuple[bytes, str]:
+    """The file's bytes and text; CorpusError naming it if unreadable, too large, binary or not UTF-8."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -61,9 +55,9 @@ def check_data_file(path: Path) -> None:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise CorpusError(f"{path}: {len(data)} bytes is larger than the {MAX_DOCUMENT_BYTES}-byte limit")
     if b"\x00" in data:
-        raise CorpusError(f"{path}: looks binary (contains NUL bytes), not a text data file")
+        raise CorpusError(f"{path}: looks binary (contains NUL bytes), not {what}")
     try:
-        data.decode("utf-8")
+        return data, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
 
