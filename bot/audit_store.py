@@ -75,6 +75,10 @@ class AuditRecord:
     prev_hash: str
     hash: str
 
+    def row(self) -> tuple[int, str, str, str, str, str, str]:
+        """The values in ``COLUMNS`` order, for an INSERT in either store."""
+        return (self.seq, self.at, self.kind, self.request_id, self.body, self.prev_hash, self.hash)
+
     def data(self) -> dict[str, Any]:
         out: dict[str, Any] = json.loads(self.body)
         return out
@@ -175,15 +179,7 @@ class SQLiteStore:
         )
         self._db.execute(
             f"INSERT INTO audit_log ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.seq,
-                record.at,
-                record.kind,
-                record.request_id,
-                record.body,
-                record.prev_hash,
-                record.hash,
-            ),
+            record.row(),
         )
         return record
 
@@ -368,15 +364,7 @@ class PostgresStore:
         )
         conn.execute(
             f"INSERT INTO audit_log ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                record.seq,
-                record.at,
-                record.kind,
-                record.request_id,
-                record.body,
-                record.prev_hash,
-                record.hash,
-            ),
+            record.row(),
         )
         return record
 
