@@ -64,6 +64,8 @@ class Thresholds:
     missing_share: float = 0.75
     rare_information: float = 4.0
     max_citations: int = 2
+    passage_support: float = 0.5
+    missing_floor: float = 2.5
 
 
 def display(chunk: Chunk) -> str:
@@ -112,8 +114,11 @@ ASKS_SOURCES_RE = re.compile(
 SOURCE_WORDS_RE = re.compile(r"\b(?:references?|refs?|sources|sourced|bibliography|literature)\b", re.I)
 
 
-def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds) -> str | None:
-    """Why the source does not answer (None: it does)."""
+def abstain_reason(
+    hits: Sequence[Hit], support: Support, th: Thresholds, stated: float = 0.0
+) -> str | None:
+    """Why the source does not answer (None: it does). ``stated``: the share of the question's specific
+    content that the best passage states (``HybridSearcher.passage_support``)."""
     if not hits:
         return "no passage matches"
     foreign = foreign_terms(support)
@@ -122,11 +127,16 @@ def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds) -> str
     best = max(h.dense for h in hits)
     if best < th.min_dense:
         return f"best similarity {best:.2f} is below {th.min_dense:.2f}"
-    if support.rarest_missing >= th.rare_information and best < th.support_dense:
+    if support.rarest_missing >= th.rare_information and best < th.support_dense and stated < th.passage_support:
         # an unknown specific word abstains only when no passage is a good match either: a clinician's
-        # unusual word ("idiosyncratic") beside a well-matched passage is not evidence of absence
+        # unusual word ("idiosyncratic") beside a well-matched passage, or beside a passage stating the
+        # rest of what is asked ("RAMP-201 … pivotal or exploratory?"), is not evidence of absence
         return f"a specific term the source lacks ({', '.join(support.missing)}) and best similarity {best:.2f}"
-    if support.missing_share >= th.missing_share and best < th.support_dense:
+    if (
+        support.missing_share >= th.missing_share
+        and support.missing_information >= th.missing_floor
+        and best < th.support_dense
+    ):
         return (
             f"{support.missing_share:.0%} of the question's content is not in the source "
             f"({', '.join(support.missing)}) and the best similarity is {best:.2f}"
@@ -139,9 +149,11 @@ def abstention(question: str, hits: Sequence[Hit]) -> Answer:
     return Answer(question, "abstain", ABSTAIN_TEXT if hits else EMPTY_TEXT, related=related)
 
 
-def compose(question: str, hits: Sequence[Hit], support: Support, th: Thresholds) -> Answer:
+def compose(
+    question: str, hits: Sequence[Hit], support: Support, th: Thresholds, stated: float = 0.0
+) -> Answer:
     """An extractive answer citing the best passages, or an abstention listing them as related."""
-    reason = abstain_reason(hits, support, th)
+    reason = abstain_reason(hits, support, th, stated)
     if reason is not None:
         log.debug("abstained on %r: %s", question, reason)
         return abstention(question, hits)

@@ -350,6 +350,8 @@ class Bot:
             s.abstain_missing_share,
             s.abstain_rare_information,
             s.max_citations,
+            s.abstain_passage_support,
+            s.abstain_missing_floor,
         )
 
     def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
@@ -395,11 +397,12 @@ class Bot:
             hits = merge_hits(hits, self._search(nq, s.top_k, mode), k=s.top_k)
         if ASKS_SOURCES_RE.search(nq):  # the references a passage's marks point to, or the whole list
             rest = SOURCE_WORDS_RE.sub(" ", nq)  # what the question is about, apart from asking for sources
-            about = self._search(rest, s.top_k, mode) if rest.strip() else []
+            about = self._search(rest, s.top_k, mode, sources=True) if rest.strip() else []
             sourced = sources_answer(q, about, self._references, self.searcher.is_bibliography)
             if sourced is not None:
                 return sourced
-        return compose(q, hits, support, self.thresholds)
+        stated = self.searcher.passage_support(vocabulary.salient(query), hits[0]) if hits else 0.0
+        return compose(q, hits, support, self.thresholds, stated)
 
     @functools.cached_property
     def _references(self) -> dict[int, Chunk]:
@@ -422,8 +425,8 @@ class Bot:
         case_facts = any(set(r.facts.known()) - {"reaction"} for r in readings)
         return table_answer(q, reactions, case_facts, self.dose.rules)
 
-    def _search(self, text: str, k: int, mode: str) -> list[Hit]:
-        return list(self.searcher.search(text, self.embed_query(text), k, mode))
+    def _search(self, text: str, k: int, mode: str, sources: bool | None = None) -> list[Hit]:
+        return list(self.searcher.search(text, self.embed_query(text), k, mode, sources))
 
     def decide(self, facts: Facts, caller: Caller | None = None) -> Answer:
         """A dose decision from structured facts (the UI form, ``POST /api/decide``): route decision,

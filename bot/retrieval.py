@@ -30,6 +30,13 @@ BIBLIOGRAPHY_PENALTY = 0.15
 SOURCE_TERMS = frozenset(
     {"reference", "cite", "citation", "source", "bibliography", "literature", "publication"}
 )
+# A sentence of a paragraph or list item at most this long scores for, and is cited as, the whole unit:
+# the unit is what a reader quotes, and an explanation ("why …?") often sits in its later sentences.
+# Sentences of longer units stay citable on their own.
+UNIT_CITE_MAX = 600
+# A passage that is only a key and reference marks ("Source: [1] [2]") states nothing: like a reference
+# title it is cited only for questions about sources.
+_MARKS_ONLY_RE = re.compile(r"^\s*(?:[A-Za-z][\w .&/-]{0,30}:)?(?:\s*\[\d{1,3}\][.,;]?)+\s*$")
 MODES = ("hybrid", "dense", "bm25")
 
 # Tokens: words and numbers, keeping inner hyphens/dots/slashes ("946128-88-7", "dose-reduced", "1.5x")
@@ -340,6 +347,7 @@ class Vocabulary:
                     }
                 )
             ),
+            lost,
         )
 
     def _stated(self, term: str) -> bool:
@@ -413,6 +421,7 @@ class Support:
     missing_share: float
     rarest_missing: float
     missing_topics: tuple[str, ...] = ()  # drug-label topics asked about that the corpus never mentions
+    missing_information: float = 0.0  # the unsupported terms' information, summed
 
 
 class HybridSearcher:
@@ -459,6 +468,15 @@ class HybridSearcher:
         self.document_frequency = df
         self._bibliographic = frozenset(
             i for i, c in enumerate(self.chunks) if BIBLIOGRAPHY_RE.match(c.context)
+        )
+        # Passages that cite rather than state (reference titles, "Source: [1] [2]"): answers only to
+        # questions about sources, or to a question naming words only they hold ("the Verastem release").
+        self._citing = self._bibliographic | frozenset(
+            i for i, c in enumerate(self.chunks) if _MARKS_ONLY_RE.match(plain(c.text))
+        )
+        stated_terms = frozenset(t for i in facts for t in corpus_tokens[i])
+        self._citing_only_terms = frozenset(
+            t for i in self._citing for t in corpus_tokens[i] if t not in stated_terms
         )
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["∅"] for toks in corpus_tokens], show_progress=False)
@@ -534,8 +552,17 @@ class HybridSearcher:
         weights = np.concatenate([data[indptr[i] : indptr[i + 1]] for i in ids])
         return np.bincount(rows, weights=weights, minlength=n).astype(np.float32)
 
-    def search(self, query: str, vector: np.ndarray, k: int = 5, mode: str = "hybrid") -> list[Hit]:
-        """Top ``k`` hits, best first; ``mode`` is ``hybrid``, ``dense`` or ``bm25``."""
+    def search(
+        self,
+        query: str,
+        vector: np.ndarray,
+        k: int = 5,
+        mode: str = "hybrid",
+        sources: bool | None = None,
+    ) -> list[Hit]:
+        """Top ``k`` hits, best first; ``mode`` is ``hybrid``, ``dense`` or ``bm25``. ``sources``: whether
+        the question asks about sources (reference titles and marks-only lines are then answers); None
+        decides from the query's words."""
         n = len(self.chunks)
         if n == 0 or k <= 0:
             return []
@@ -550,6 +577,8 @@ class HybridSearcher:
                 b = int(self._base[i])
                 dense[b] = max(dense.get(b, -1.0), float(s))
         lex = self.lexical_scores(query) if mode != "dense" else np.zeros(n, dtype=np.float32)
+        if self._views:  # a unit scores lexically by its best sentence too, as it does densely
+            np.maximum.at(lex, self._base, lex)
         lex_max = float(lex.max()) if n else 0.0
         lex_top: list[int] = []
         if lex_max > 0:
@@ -567,10 +596,14 @@ class HybridSearcher:
         for i in candidates - set(dense):
             dense[i] = float(self.faiss_index.reconstruct(i) @ q[0])
         lex_norm = (lambda i: float(lex[i]) / lex_max) if lex_max > 0 else (lambda i: 0.0)
-        # Bibliography passages cite sources rather than state facts: demoted, unless the question asks
-        # for the sources, when they are what answers it.
-        asks_sources = bool(SOURCE_TERMS.intersection(tokenize(query)))
+        # Bibliography passages cite sources rather than state facts: promoted when the question asks
+        # for the sources, when they are what answers it; otherwise they answer only a question naming
+        # words that only they hold, and then demoted.
+        query_tokens = set(tokenize(query))
+        asks_sources = bool(SOURCE_TERMS & query_tokens) if sources is None else sources
         bib = BIBLIOGRAPHY_PENALTY if asks_sources else -BIBLIOGRAPHY_PENALTY
+        if not asks_sources and not (self._citing_only_terms & query_tokens):
+            candidates -= self._citing
 
         def score(i: int) -> float:
             if mode == "dense":
@@ -593,8 +626,11 @@ class HybridSearcher:
 
 def _alias_targets(chunks: Sequence[Chunk], view_kind: str) -> list[int]:
     """For each row, the row it stands for: itself, or for a view the chunk over the same span, or for a
-    question sentence ("…?") the paragraph or list item that holds it and its answer. One pass: the
-    chunker emits a unit's sentences right after the unit."""
+    sentence the paragraph or list item that holds it when that unit is at most :data:`UNIT_CITE_MAX`
+    characters (a question sentence "…?" whatever the unit's length: the unit holds its answer). One
+    pass: the chunker emits a unit's sentences right after the unit."""
+    from bot.boilerplate import KIND as BOILERPLATE
+
     span_row: dict[tuple[str, int, int], int] = {}
     for i, c in enumerate(chunks):
         if c.kind != view_kind:
@@ -608,13 +644,13 @@ def _alias_targets(chunks: Sequence[Chunk], view_kind: str) -> list[int]:
         if c.kind == view_kind:
             out.append(span_row.get((c.source, c.start, c.end), i))
         elif (
-            c.kind == "sentence"
-            and c.text.rstrip().endswith("?")
+            c.kind in ("sentence", BOILERPLATE)
             and unit is not None
             and unit.source == c.source
             and unit.start <= c.start
             and c.end <= unit.end
             and unit.end - unit.start > c.end - c.start
+            and (c.text.rstrip().endswith("?") or unit.end - unit.start <= UNIT_CITE_MAX)
         ):
             out.append(unit_row)
         else:

@@ -66,6 +66,17 @@ class Settings:
         "the corpus lacks.",
         4.0,
     )
+    abstain_passage_support: float = _doc(
+        "...unless the best passage states at least this share of the question's specific content (its "
+        "other rare words): positive evidence that the source answers what is asked.",
+        0.5,
+    )
+    abstain_missing_floor: float = _doc(
+        "'Most of the question' counts only when the words the corpus lacks carry at least this much "
+        "information together (a question whose only unknown word is common, e.g. 'actually', is not "
+        "unsupported).",
+        2.5,
+    )
     max_question_chars: int = _doc("Longest accepted question, in characters.", 2000)
     max_history_turns: int = _doc("Most earlier turns read for follow-up questions.", 10)
     cache_size: int = _doc("LRU cache of answers to repeated questions (0 turns it off).", 256)

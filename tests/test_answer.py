@@ -89,9 +89,15 @@ def test_abstain_reasons() -> None:
     # an unknown specific word abstains only without a well-matched passage (evidence, not absence)
     assert "zorblax" in (abstain_reason([_hit(chunk, 0.4)], rare, th) or "")
     assert abstain_reason(strong, rare, th) is None
-    mostly_missing = Support(("weather", "tomorrow"), 0.9, 2.2)
+    # ...nor beside a passage that states the rest of what is asked
+    assert abstain_reason([_hit(chunk, 0.4)], rare, th, stated=0.6) is None
+    assert "zorblax" in (abstain_reason([_hit(chunk, 0.4)], rare, th, stated=0.3) or "")
+    mostly_missing = Support(("weather", "tomorrow"), 0.9, 2.2, (), 4.2)
     assert abstain_reason([_hit(chunk, 0.45)], mostly_missing, th) is not None
     assert abstain_reason([_hit(chunk, 0.65)], mostly_missing, th) is None
+    # a question whose only unknown word is a common one ("actually") is not mostly unsupported
+    common_only = Support(("actually",), 1.0, 1.5, (), 1.5)
+    assert abstain_reason([_hit(chunk, 0.4)], common_only, th) is None
 
 
 def test_followup_query_reads_elliptical_questions_with_the_previous_one() -> None:

@@ -256,3 +256,68 @@ def test_a_hyphenated_topic_term_is_recognised_spaced_or_joined() -> None:
     v = Vocabulary(["dose", "half", "life"], content=["dose", "half", "life"])
     for q in ("what's the half life of it", "half-life?", "halflife of the drug"):
         assert "pharmacokinetics" in v.support(q).missing_topics, q
+
+
+# ---- citing units, not fragments; passages that cite rather than state -------------------------------------
+UNITS = """Widget Guide
+
+Rationale
+
+- **Dual action:** Widgets block the first pump. Gadgets block the second pump. Blocking both pumps stops the escape route that widgets alone leave open.
+
+Long notes
+
+{long}
+
+Source: [1] [2]
+
+References
+
+1. Widget Pump Monograph for Engineers [example.org]
+2. Gadget Release Notes [example.com]
+"""
+
+
+def _searcher(text: str):  # type: ignore[no-untyped-def]
+    import faiss
+
+    from bot.retrieval import HybridSearcher
+    from tests.conftest import hash_encoder
+
+    chunks = _chunks(text)
+    allc = chunks + derive_views(chunks)
+    enc = hash_encoder()
+    vecs = enc([c.embed_text() for c in allc])
+    index = faiss.IndexFlatIP(vecs.shape[1])
+    index.add(vecs)
+    return HybridSearcher(allc, index), enc
+
+
+LONG = " ".join(f"Sentence number {w} talks about maintenance step {w} of the widget." for w in
+                ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"])
+
+
+def test_a_sentence_of_a_short_unit_is_cited_as_the_whole_unit() -> None:
+    s, enc = _searcher(UNITS.format(long=LONG))
+    q = "why does blocking both pumps stop the escape route"
+    top = s.search(q, enc([q])[0], k=3)[0].chunk
+    assert top.kind == "list_item" and "Widgets block the first pump" in top.text and "escape route" in top.text
+    # a sentence of a long unit stays citable on its own (the unit would quote too much)
+    q2 = "maintenance step eleven"
+    top2 = s.search(q2, enc([q2])[0], k=3)[0].chunk
+    assert top2.kind == "sentence" and "eleven" in top2.text and len(top2.text) < 100
+
+
+def test_reference_titles_and_marks_only_lines_answer_only_questions_about_sources() -> None:
+    s, enc = _searcher(UNITS.format(long=LONG))
+
+    def kinds(q: str) -> list[str]:
+        return [h.chunk.text for h in s.search(q, enc([q])[0], k=10)]
+
+    content = kinds("widget pump gadget")
+    assert not any(t.startswith(("1. ", "2. ", "Source:")) for t in content)
+    asked = kinds("which references and sources does the widget pump section use")
+    assert any(t.startswith("1. Widget Pump Monograph") for t in asked)
+    assert "Source: [1] [2]" in asked
+    # a word only a reference title holds is a question about that reference
+    assert any(t.startswith("1. Widget Pump Monograph") for t in kinds("monograph for engineers"))
