@@ -114,9 +114,7 @@ ASKS_SOURCES_RE = re.compile(
 SOURCE_WORDS_RE = re.compile(r"\b(?:references?|refs?|sources|sourced|bibliography|literature)\b", re.I)
 
 
-def abstain_reason(
-    hits: Sequence[Hit], support: Support, th: Thresholds, stated: float = 0.0
-) -> str | None:
+def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds, stated: float = 0.0) -> str | None:
     """Why the source does not answer (None: it does). ``stated``: the share of the question's specific
     content that the best passage states (``HybridSearcher.passage_support``)."""
     if not hits:
@@ -127,11 +125,17 @@ def abstain_reason(
     best = max(h.dense for h in hits)
     if best < th.min_dense:
         return f"best similarity {best:.2f} is below {th.min_dense:.2f}"
-    if support.rarest_missing >= th.rare_information and best < th.support_dense and stated < th.passage_support:
+    if (
+        support.rarest_missing >= th.rare_information
+        and best < th.support_dense
+        and stated < th.passage_support
+    ):
         # an unknown specific word abstains only when no passage is a good match either: a clinician's
         # unusual word ("idiosyncratic") beside a well-matched passage, or beside a passage stating the
         # rest of what is asked ("RAMP-201 … pivotal or exploratory?"), is not evidence of absence
-        return f"a specific term the source lacks ({', '.join(support.missing)}) and best similarity {best:.2f}"
+        return (
+            f"a specific term the source lacks ({', '.join(support.missing)}) and best similarity {best:.2f}"
+        )
     if (
         support.missing_share >= th.missing_share
         and support.missing_information >= th.missing_floor

@@ -34,6 +34,7 @@ SOURCE_TERMS = frozenset(
 # the unit is what a reader quotes, and an explanation ("why …?") often sits in its later sentences.
 # Sentences of longer units stay citable on their own.
 UNIT_CITE_MAX = 600
+_URL_PARTS = frozenset({"http", "https", "www", "com", "org", "net", "html", "pdf"})
 # A passage that is only a key and reference marks ("Source: [1] [2]") states nothing: like a reference
 # title it is cited only for questions about sources.
 _MARKS_ONLY_RE = re.compile(r"^\s*(?:[A-Za-z][\w .&/-]{0,30}:)?(?:\s*\[\d{1,3}\][.,;]?)+\s*$")
@@ -476,7 +477,10 @@ class HybridSearcher:
         )
         stated_terms = frozenset(t for i in facts for t in corpus_tokens[i])
         self._citing_only_terms = frozenset(
-            t for i in self._citing for t in corpus_tokens[i] if t not in stated_terms
+            t
+            for i in self._citing
+            for t in corpus_tokens[i]
+            if t not in stated_terms and t not in GENERIC_TERMS and t.isalpha() and t not in _URL_PARTS
         )
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["∅"] for toks in corpus_tokens], show_progress=False)

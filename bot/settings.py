@@ -153,7 +153,9 @@ class Settings:
         "cds_jwt_jwks set, /cds-services needs a valid JWT instead of the server's auth.",
         "",
     )
-    cds_jwt_jwks: str = _doc("JWK Set file (public keys, by kid) verifying CDS Hooks JWTs; never fetched.", "")
+    cds_jwt_jwks: str = _doc(
+        "JWK Set file (public keys, by kid) verifying CDS Hooks JWTs; never fetched.", ""
+    )
     cds_jwt_issuers: str = _doc("Accepted JWT issuers (iss), comma-separated; empty: any issuer.", "")
     cds_jwt_algorithms: str = _doc(
         "Accepted JWT algorithms (asymmetric only; the spec recommends ES384 and RS384).",

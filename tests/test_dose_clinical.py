@@ -397,3 +397,68 @@ def test_a_negated_scar_as_a_follow_up_updates_the_skin_reaction(router: DoseRou
             "suspected_scar": False,
             "from_history": ["reaction", "grade"],
         }, question
+
+
+# ---- lab values as clinicians write them; values taken back; patient framing ------------------------------
+@pytest.mark.parametrize(
+    ("text", "cpk", "creatinine"),
+    [
+        ("CPK 5000 U/L (ULN 250), creatinine 1.9x baseline", 20.0, 1.9),
+        ("CK 3400 IU/L, upper limit of normal 170; creat 2x b/l", 20.0, 2.0),
+        ("creatinine 2.4 mg/dL, baseline 1.2, CPK 11x ULN", 11.0, 2.0),
+        ("CPK ratio 13, creatinine ratio to baseline 1.7.", 13.0, 1.7),
+        ("CK 16x ULN (i.e. >10x), Cr 1.5x baseline", 16.0, 1.5),
+    ],
+)
+def test_lab_values_in_units_ratios_and_restated_bounds_are_read_as_multiples(
+    rules: RuleSet, text: str, cpk: float, creatinine: float
+) -> None:
+    reading = parse(text, rules=rules).readings[0]
+    assert (reading.facts.cpk_uln, reading.facts.creatinine_baseline) == (cpk, creatinine)
+    assert not reading.problems
+
+
+def test_a_bound_the_measured_value_contradicts_is_still_asked_about(rules: RuleSet) -> None:
+    reading = parse("CK 6x ULN (>10x ULN), creatinine 2x baseline", rules=rules).readings[0]
+    assert any(p.field == "cpk_uln" for p in reading.problems)
+
+
+@pytest.mark.parametrize("state", ["same as baseline", "the same as b/l", "unchanged"])
+def test_creatinine_at_baseline_is_one_times_baseline(rules: RuleSet, state: str) -> None:
+    facts = parse(f"CPK 14x ULN, creatinine {state}, no AKI", rules=rules).readings[0].facts
+    assert facts.creatinine_baseline == 1.0 and facts.aki is False
+
+
+@pytest.mark.parametrize(
+    "well", ["no AKI, pt feels fine", "no aki and she feels well", "no AKI; asymptomatic"]
+)
+def test_a_negation_before_feeling_well_does_not_make_the_patient_symptomatic(
+    rules: RuleSet, well: str
+) -> None:
+    facts = parse(f"hepatotoxicity grade 3, {well}", rules=rules).readings[0].facts
+    assert facts.symptomatic is False
+
+
+@pytest.mark.parametrize(
+    ("history", "correction", "grade"),
+    [
+        ("grade 2 eye toxicity, what now", "sorry, it's grade 3 not grade 2", 3),
+        ("G3 eye tox on avuto/defac", "correction: grade 2, not 3", 2),
+        ("grade 4 ocular event", "my mistake, grade 1 rather than 4", 1),
+    ],
+)
+def test_a_value_taken_back_in_a_correction_is_no_fact(
+    router: DoseRouter, history: str, correction: str, grade: int
+) -> None:
+    answer = _route(router, correction, (history,))
+    assert answer.route == "decision"
+    assert answer.facts_dict()["grade"] == grade
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["she's having a reaction, what should we do with the doses?", "he is having a side effect - hold?"],
+)
+def test_someone_having_an_unnamed_reaction_is_asked_which(router: DoseRouter, question: str) -> None:
+    answer = _route(router, question, ("my patient is on avutometinib and defactinib",))
+    assert answer.route == "clarify"

@@ -134,7 +134,9 @@ def test_bibliography_is_demoted_unless_asked_for_then_promoted(searcher: Hybrid
     )
     asked = fused("Which reference: Avutometinib and Defactinib Monograph for Professionals")
     # asked for, the sources are what answers: promoted by the same amount
-    assert asked and all(score == pytest.approx(base + BIBLIOGRAPHY_PENALTY) for score, base in asked.values())
+    assert asked and all(
+        score == pytest.approx(base + BIBLIOGRAPHY_PENALTY) for score, base in asked.values()
+    )
 
 
 def test_langchain_retriever(searcher: HybridSearcher) -> None:

@@ -17,7 +17,9 @@ VOCAB = sorted({"avutometinib", "defactinib", "rhabdomyolysis", "toxicity", "tox
 
 
 def _norm(text: str) -> str:
-    return normalize_query(text, frozenset(VOCAB), VOCAB, lambda w: 5.0 if w in {"how", "often", "on"} else 0.0)
+    return normalize_query(
+        text, frozenset(VOCAB), VOCAB, lambda w: 5.0 if w in {"how", "often", "on"} else 0.0
+    )
 
 
 # ---- class 1: shorthand, joined and clipped names -------------------------------------------------------
@@ -122,7 +124,12 @@ def test_views_are_generic_question_forms_over_the_same_span() -> None:
     phone = next(c for c in chunks if c.text.startswith("Phone"))
     assert question_forms(phone) == ["What is the Phone?"]
     view = next(v for v in views if v.start == phone.start)
-    assert (view.source, view.start, view.end, view.text) == (phone.source, phone.start, phone.end, phone.text)
+    assert (view.source, view.start, view.end, view.text) == (
+        phone.source,
+        phone.start,
+        phone.end,
+        phone.text,
+    )
     assert view.kind == "view" and view.id != phone.id
     assert SHOP[view.start : view.end] == view.text
 
@@ -145,7 +152,9 @@ def test_search_maps_a_view_to_its_chunk_and_hides_boilerplate_unless_asked() ->
     assert hits and all(h.chunk.kind != "view" for h in hits)
     assert hits[0].chunk.text.startswith("Phone")
     q2 = "get quote widget"
-    assert all(h.chunk.kind != "boilerplate" for h in s.search("widget dosing", enc(["widget dosing"])[0], k=10))
+    assert all(
+        h.chunk.kind != "boilerplate" for h in s.search("widget dosing", enc(["widget dosing"])[0], k=10)
+    )
     assert any(h.chunk.kind == "boilerplate" for h in s.search(q2, enc([q2])[0], k=10))
 
 
@@ -162,7 +171,9 @@ def test_table_questions_list_every_matching_row_from_the_rule_file() -> None:
     assert [c.text for c in a.citations] == [r.quote.text for r in expected]
     for c in a.citations:
         assert rules.source_text[c.start : c.end] == c.text
-    rhabdo = table_answer("What criteria define rhabdomyolysis in the tables?", ("rhabdomyolysis",), False, rules)
+    rhabdo = table_answer(
+        "What criteria define rhabdomyolysis in the tables?", ("rhabdomyolysis",), False, rules
+    )
     assert rhabdo is not None
     assert {c.text for c in rhabdo.citations} == {r.quote.text for r in rules.rules_for("rhabdomyolysis")}
     # one patient's case, or a stated grade, is for the rule engine
@@ -173,7 +184,16 @@ def test_table_questions_list_every_matching_row_from_the_rule_file() -> None:
 
 # ---- route order (property): a question the dose parser decides is never abstained ------------------------
 REACTION_WORDS = ["ocular toxicity", "rash", "hepatotoxicity", "eye toxicity", "skin toxicity"]
-NOISE = ["avuto/defac", "avutometinib+defactinib", "pt", "on avuto", "q3 cycles", "tox", "idiosyncratic", "zorbly"]
+NOISE = [
+    "avuto/defac",
+    "avutometinib+defactinib",
+    "pt",
+    "on avuto",
+    "q3 cycles",
+    "tox",
+    "idiosyncratic",
+    "zorbly",
+]
 
 
 @pytest.mark.slow
@@ -184,7 +204,9 @@ NOISE = ["avuto/defac", "avutometinib+defactinib", "pt", "on avuto", "q3 cycles"
     noise=st.lists(st.sampled_from(NOISE), max_size=3),
     ask=st.sampled_from(["hold?", "what now", "action?", ""]),
 )
-def test_route_order_a_decided_dosing_question_is_never_abstained(real_bot, reaction, grade, noise, ask) -> None:
+def test_route_order_a_decided_dosing_question_is_never_abstained(
+    real_bot, reaction, grade, noise, ask
+) -> None:
     q = " ".join([*noise, f"grade {grade}", reaction, ask]).strip()
     routed = real_bot.dose.route(q, ())
     answer = real_bot.ask(q)
@@ -211,7 +233,10 @@ def test_topic_phrases_abstain_unless_a_passage_states_them() -> None:
     assert "administration" in none.support("the usual defactinib dose?").missing_topics
     phrases = stated_phrases(["Reduce to dose level 2 at the first dose reduction."])
     stated = Vocabulary(["dose", "level"], content=["dose", "level"], content_phrases=phrases)
-    assert "administration" not in stated.support("which dose level after the first dose reduction").missing_topics
+    assert (
+        "administration"
+        not in stated.support("which dose level after the first dose reduction").missing_topics
+    )
 
 
 # ---- sources: reference marks resolved to the numbered references ------------------------------------------
@@ -263,7 +288,8 @@ UNITS = """Widget Guide
 
 Rationale
 
-- **Dual action:** Widgets block the first pump. Gadgets block the second pump. Blocking both pumps stops the escape route that widgets alone leave open.
+- **Dual action:** Widgets block the first pump. Gadgets block the second pump. Blocking both pumps \
+stops the escape route that widgets alone leave open.
 
 Long notes
 
@@ -293,15 +319,19 @@ def _searcher(text: str):  # type: ignore[no-untyped-def]
     return HybridSearcher(allc, index), enc
 
 
-LONG = " ".join(f"Sentence number {w} talks about maintenance step {w} of the widget." for w in
-                ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"])
+LONG = " ".join(
+    f"Sentence number {w} talks about maintenance step {w} of the widget."
+    for w in ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"]
+)
 
 
 def test_a_sentence_of_a_short_unit_is_cited_as_the_whole_unit() -> None:
     s, enc = _searcher(UNITS.format(long=LONG))
     q = "why does blocking both pumps stop the escape route"
     top = s.search(q, enc([q])[0], k=3)[0].chunk
-    assert top.kind == "list_item" and "Widgets block the first pump" in top.text and "escape route" in top.text
+    assert (
+        top.kind == "list_item" and "Widgets block the first pump" in top.text and "escape route" in top.text
+    )
     # a sentence of a long unit stays citable on its own (the unit would quote too much)
     q2 = "maintenance step eleven"
     top2 = s.search(q2, enc([q2])[0], k=3)[0].chunk

@@ -80,6 +80,20 @@ _PERCENT_RE = re.compile(
     r"(?<![\w.])(?:(?:up|increased?|rise|risen|rose|elevated)\s+(?:by\s+)?)?(?P<num>\d{1,4}(?:\.\d+)?)\s*%"
     r"(?:\s*(?:above|over|increase|rise|higher\s+than|from|up\s+from)\s*(?:the\s+)?(?:baseline|b/l)?)?"
 )
+_RATIO_WORD_RE = re.compile(
+    rf"(?<![\w])(?:ratio|multiple)(?:\s+(?:to|of|vs\.?|over)\s+(?:the\s+)?(?P<ref>{_REF}))?"
+    r"\s*(?:of|=|:|is|was|now)?\s*(?P<num>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d)"
+)
+# A reference value written out ("ULN 300", "upper limit of normal is 170", "baseline 0.9"): with a value
+# in units of the same lab ("CPK 4200 U/L") it gives the multiple the source's criteria use.
+_REF_VALUE_RE = re.compile(
+    r"(?<![\w])(?P<ref>uln|upper\s+limits?(?:\s+of\s+normal)?|baseline|b/l)\s*(?:value\s+)?"
+    r"(?:is|was|of|=|:|at)?\s*(?P<num>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d|\s*(?:x|×|times|fold)(?![a-z]))"
+)
+# A value taken back in the same breath ("grade 3, not grade 2", "3 rather than 2"): not a fact.
+_RETRACTED_RE = re.compile(
+    r"(?:(?<![\w])not|n't|(?<![\w])rather\s+than|(?<![\w])instead\s+of)\s*(?:an?\s+)?$"
+)
 _FOLD_WORD_RE = re.compile(r"(?<![\w])(doubled|tripled)(?![\w])")
 # A share of the body surface ("40% BSA", "30% of her body"): the extent of a skin reaction, never a lab value.
 _BSA_RE = re.compile(
@@ -88,6 +102,7 @@ _BSA_RE = re.compile(
 )
 _STATE_RE = re.compile(
     r"(?<![\w])(within\s+normal\s+limits|wnl|normal|unchanged|stable|at\s+baseline|not\s+elevated|"
+    r"(?:the\s+)?same\s+as\s+(?:the\s+|her\s+|his\s+)?(?:baseline|b/l|before)|"
     r"not\s+raised|not\s+increased)(?![\w])"
 )
 _FILLER_RE = re.compile(
@@ -151,6 +166,9 @@ _PATIENT_RE = re.compile(
     r"(?<![\w'])(my\s+(?:\w+\s+)?(?:eyes?|vision|sight|skin|muscles?|legs?|arms?|urine|pee|liver|face|chest|back)|"
     r"i(?:'ve|\s+have|\s+had|\s+got|'m|\s+am|\s+noticed|\s+developed)(?!\s+(?:a\s+|some\s+)?questions?)|"
     r"(?:patient|pt|she|he|they)\s+(?:has|have|had|is|was|with|developed|reports?|reported|complains?|got)|"
+    r"(?:patient|pt|she|he|they)(?:'s|'re|\s+is|\s+are)\s+(?:having|getting|developing|experiencing)|"
+    # "pt on avuto/defac, rash …": a patient on the regimen is one patient's case
+    r"(?:patient|pt)\s+on\s+(?=\w)|"
     # the subject a few words before its verb ("pt on avuto/defac has …"): a bounded gap, no backtracking blow-up
     r"(?:patient|pt|she|he)\s+on\s+[^.?!]{1,40}?\s(?:has|had|is|was|developed|reports?|got)|"
     # a relative's or a specific patient's case ("my dad's liver tests", "for this patient")
@@ -656,6 +674,12 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         cands.append(Mention("severity", m.start(), m.end(), number=float(_SEVERITY[word])))
     for m in _RATIO_RE.finditer(low):
         cands.append(_ratio_mention(m))
+    for m in _RATIO_WORD_RE.finditer(low):
+        cands.append(_ratio_mention(m))
+    for m in _REF_VALUE_RE.finditer(low):
+        cands.append(
+            Mention("reference", m.start(), m.end(), number=_num(m.group("num")), message=m.group("ref"))
+        )
     for m in _BSA_RE.finditer(low):
         cands.append(Mention("ignored", m.start(), m.end()))
     # A rise in percent or "doubled" is a creatinine multiple only next to creatinine or baseline (below).
@@ -703,7 +727,15 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         )
     for m in _NO_SYMPTOM_RE.finditer(low):
         cands.append(
-            Mention("symptom", m.start(), m.end(), field="symptomatic", flag=False, message="generic")
+            Mention(
+                "symptom",
+                m.start(),
+                m.end(),
+                field="symptomatic",
+                flag=False,
+                message="generic",
+                negated=True,
+            )
         )
 
     resolved = _resolve(cands)
@@ -713,6 +745,10 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
     for mn in resolved:
         if mn.kind in ("excluded", "ignored"):
             continue
+        if mn.kind in ("grade", "severity", "ratio", "relative", "absolute") and _RETRACTED_RE.search(
+            low, max(0, mn.start - 16), mn.start
+        ):
+            continue  # "grade 3, not grade 2": the value taken back is no fact
         negatable = mn.kind in ("reaction", "flag", "aki", "symptom") and not mn.negated
         negated = negatable and _negated(low, bounds, mn.start, mn.end)
         if (
@@ -817,7 +853,7 @@ def _ratio_mention(m: re.Match[str]) -> Mention:
         field_hint = "cpk_uln"
     else:
         field_hint = ""
-    cmp = m.group("cmp")
+    cmp = m.groupdict().get("cmp")
     return Mention(
         "ratio",
         m.start(),
@@ -884,7 +920,17 @@ def _attach_lab_values(
                 view, a, b = fit, fa, fb
         return view.nearest(a, b, m.start, m.end)
 
+    # Reference values ("ULN 300", "baseline 0.9"), for values written in units: the first of each kind.
+    refs: dict[str, float] = {}
     for m in mentions:
+        if m.kind == "reference" and m.number:
+            key = "creatinine_baseline" if m.message in ("baseline", "b/l") else "cpk_uln"
+            refs.setdefault(key, m.number)
+    bound_checks: list[tuple[Mention, str, float]] = []  # bounds, checked against measured values below
+
+    for m in mentions:
+        if m.kind == "reference":
+            continue
         if m.kind == "relative":
             lab = nearest_lab(m)
             creatinine = lab is not None and lab[2] == "creatinine_baseline"
@@ -911,14 +957,7 @@ def _attach_lab_values(
                 )
                 continue
             if m.message:
-                out.append(
-                    _problem(
-                        m,
-                        target,
-                        f"{_LAB_NAME[target]} is given as a bound ({m.message} "
-                        f"{format_number(num)}× {unit}); give the measured multiple of {unit}.",
-                    )
-                )
+                bound_checks.append((m, target, num))
                 continue
             out.append(Mention("ratio", m.start, m.end, field=target, number=num))
         elif m.kind == "absolute":
@@ -926,6 +965,11 @@ def _attach_lab_values(
             if lab is None or lab[2] == "":
                 continue
             num = m.number if m.number is not None else 0.0
+            if refs.get(lab[2]):  # "CPK 4200 U/L with ULN 300": the multiple is 14
+                out.append(
+                    Mention("ratio", m.start, m.end, field=lab[2], number=round(num / refs[lab[2]], 3))
+                )
+                continue
             out.append(
                 _problem(
                     m,
@@ -937,6 +981,21 @@ def _attach_lab_values(
             )
         else:
             out.append(m)
+    # A bound beside the measured value it restates ("CK 14× ULN (so >10×)") adds nothing; a bound alone,
+    # or one the measured value contradicts, cannot decide a row.
+    for m, target, num in bound_checks:
+        measured = [o.number for o in out if o.kind == "ratio" and o.field == target and o.number is not None]
+        if measured and all(_satisfies(v, m.message, num) for v in measured):
+            continue
+        unit = _LAB_UNIT[target]
+        out.append(
+            _problem(
+                m,
+                target,
+                f"{_LAB_NAME[target]} is given as a bound ({m.message} "
+                f"{format_number(num)}× {unit}); give the measured multiple of {unit}.",
+            )
+        )
 
     covered = bytearray(len(low) + 1)  # characters taken by a mention (a map: no pairwise comparisons)
     for s0, e0 in [(m.start, m.end) for m in out] + used_spans:
@@ -987,6 +1046,19 @@ def _attach_lab_values(
                 )
             )
     return sorted(out, key=lambda m: m.start)
+
+
+def _satisfies(value: float, cmp: str, bound: float) -> bool:
+    """Whether a measured value meets a written bound ("> 10", "at least 1.5", "below 3")."""
+    if cmp in (">", "more than", "greater than", "higher than", "over", "above"):
+        return value > bound
+    if cmp in (">=", "≥", "at least"):
+        return value >= bound
+    if cmp in ("<", "less than", "under", "below"):
+        return value < bound
+    if cmp in ("<=", "≤"):
+        return value <= bound
+    return False
 
 
 def _problem(m: Mention, name: str, message: str) -> Mention:
