@@ -232,9 +232,7 @@ def verify_files(directory: Path, manifest: Manifest) -> None:
     """Every index file's sha256 (streamed) against the manifest; IndexCorruptError naming the file."""
     for name in (INDEX_FILE, CHUNKS_FILE):
         if name not in manifest.files:
-            raise IndexCorruptError(
-                f"{directory / MANIFEST_FILE}: no checksum for {name}; run `faqbot build`"
-            )
+            raise IndexCorruptError(f"{directory / MANIFEST_FILE}: no checksum for {name}; run `faqbot build`")
     for name, expected in sorted(manifest.files.items()):
         path = directory / name
         if Path(name).name != name or not path.is_file():

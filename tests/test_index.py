@@ -138,7 +138,9 @@ def test_manifest_carries_the_sha256_of_every_index_file(project: Path) -> None:
 
 
 @pytest.mark.parametrize(("fill", "message"), [(np.nan, "is not finite"), (7.0, "has length")])
-def test_damaged_vectors_with_an_intact_header_are_refused(project: Path, fill: float, message: str) -> None:
+def test_damaged_vectors_with_an_intact_header_are_refused(
+    project: Path, fill: float, message: str
+) -> None:
     built = _build(project)
     vecs = built.faiss_index.reconstruct_n(0, built.faiss_index.ntotal)
     # NaN in one row, or a random vector of the right shape (not unit length)
@@ -153,15 +155,8 @@ def test_damaged_vectors_with_an_intact_header_are_refused(project: Path, fill: 
 
 def test_stale_by_weights_not_by_runtime(project: Path) -> None:
     docs = load_corpus(project / "corpus", project)
-    built = ix.build(
-        docs,
-        chunk_documents(docs),
-        hash_encoder(),
-        "m (pkg 1)",
-        project / "index",
-        model_sha256="a" * 64,
-        runtime="onnxruntime 1.0 float32",
-    )
+    built = ix.build(docs, chunk_documents(docs), hash_encoder(), "m (pkg 1)", project / "index",
+                     model_sha256="a" * 64, runtime="onnxruntime 1.0 float32")
     m = built.manifest
     assert (m.model_sha256, m.runtime) == ("a" * 64, "onnxruntime 1.0 float32")
     assert ix.stale_reasons(m, docs, "m (pkg 1)", "a" * 64) == []
