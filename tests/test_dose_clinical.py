@@ -462,3 +462,8 @@ def test_a_value_taken_back_in_a_correction_is_no_fact(
 def test_someone_having_an_unnamed_reaction_is_asked_which(router: DoseRouter, question: str) -> None:
     answer = _route(router, question, ("my patient is on avutometinib and defactinib",))
     assert answer.route == "clarify"
+
+
+def test_a_patient_on_the_regimen_with_a_reaction_then_hold_asks_for_the_grade(router: DoseRouter) -> None:
+    answer = _route(router, "looks bad. hold?", ("pt on avuto+defac, rash on chest and back",))
+    assert answer.route == "clarify" and "grade" in answer.missing

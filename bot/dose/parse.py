@@ -168,7 +168,7 @@ _PATIENT_RE = re.compile(
     r"(?:patient|pt|she|he|they)\s+(?:has|have|had|is|was|with|developed|reports?|reported|complains?|got)|"
     r"(?:patient|pt|she|he|they)(?:'s|'re|\s+is|\s+are)\s+(?:having|getting|developing|experiencing)|"
     # "pt on avuto/defac, rash …": a patient on the regimen is one patient's case
-    r"(?:patient|pt)\s+on\s+(?=\w)|"
+    r"(?:patient|pt)\s+on(?=\s+\w)|"
     # the subject a few words before its verb ("pt on avuto/defac has …"): a bounded gap, no backtracking blow-up
     r"(?:patient|pt|she|he)\s+on\s+[^.?!]{1,40}?\s(?:has|had|is|was|developed|reports?|got)|"
     # a relative's or a specific patient's case ("my dad's liver tests", "for this patient")
