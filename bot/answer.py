@@ -72,6 +72,10 @@ def display(chunk: Chunk) -> str:
     """A chunk as one line of markdown made only of its own words (a row as 'context: cells')."""
     if chunk.kind == "table_row" and len(chunk.cells) >= 2:
         return f"{chunk.context}: " + " — ".join(chunk.cells[1:])
+    if chunk.kind == "list":  # a lead-in and its items: each item's marker dropped
+        return " ".join(
+            _LIST_MARK_RE.sub("", line, count=1).strip() for line in chunk.text.splitlines() if line.strip()
+        )
     text = (
         _LIST_MARK_RE.sub("", chunk.text, count=1) if chunk.kind in ("list_item", "sentence") else chunk.text
     )

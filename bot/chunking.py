@@ -18,10 +18,15 @@ from bot.boilerplate import KIND as BOILERPLATE
 from bot.boilerplate import is_boilerplate
 from bot.records import Chunk, Document
 
-CHUNKER_VERSION = "5"
+CHUNKER_VERSION = "6"
 MAX_CHUNK_CHARS = 800
 HEADING_MAX_CHARS = 80
 TITLE_BLOCK_LINE_MAX = 100
+# A lead-in ending with ":" and the list after it, when together at most this long, are also one chunk of
+# kind "list": a question the lead-in asks ("Q1: What is the monitoring schedule? A: It includes:") is
+# answered by every item, not by the first one.
+LIST_BLOCK = "list"
+LIST_BLOCK_MAX = 600
 SEP = " › "
 
 _Emit = Callable[..., str]
@@ -210,6 +215,8 @@ class Chunker:
                 _is_heading_candidate(block)
                 and not _is_key_value(block)
                 and not is_boilerplate(block.single_text)  # a call to action is never a section title
+                # a line ending with ":" right before a list is that list's lead-in, not a title
+                and not (nxt is not None and nxt.kind == "list" and block.single_text.rstrip().endswith(":"))
                 and nxt is not None
                 and (block.kind == "md_heading" or not _is_heading_candidate(nxt) or _is_key_value(nxt))
             ):
@@ -228,6 +235,10 @@ class Chunker:
                 ):
                     lead = " ".join(text[prev.start : prev.end].split())
                     context = f"{section}{SEP}{lead}" if section else lead
+                    if block.end - prev.start <= LIST_BLOCK_MAX:
+                        # the lead-in and the list it introduces answer together ("A: The protocol
+                        # includes:" + its items): one unit, besides each item on its own
+                        emit(prev.start, block.end, section, LIST_BLOCK)
                 for start, end in _list_items(block):
                     emit(start, end, context, "list_item")
                     self._sentences(text, start, end, context, emit)

@@ -628,25 +628,71 @@ class HybridSearcher:
         return hits
 
 
+@lru_cache(maxsize=1)
+def signpost_patterns() -> tuple[re.Pattern[str], ...]:
+    """Patterns of signposting sentences, from ``bot/data/signposts.txt``."""
+    text = resources.files("bot").joinpath("data/signposts.txt").read_text(encoding="utf-8")
+    return tuple(
+        re.compile(line.strip(), re.I)
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def is_signpost(chunk: Chunk) -> bool:
+    """A one-sentence paragraph that points at what follows ("The diagram below illustrates …")."""
+    if chunk.kind != "paragraph":
+        return False
+    text = " ".join(plain(chunk.text).split())
+    if len(text) > 300 or "?" in text or len(_SENTENCE_END_RE.findall(text)) > 1:
+        return False
+    return any(p.search(text) for p in signpost_patterns())
+
+
+_SENTENCE_END_RE = re.compile(r"[.!](?:\s|$)")
+_UNITS = ("paragraph", "list_item", "list")
+
+
 def _alias_targets(chunks: Sequence[Chunk], view_kind: str) -> list[int]:
-    """For each row, the row it stands for: itself, or for a view the chunk over the same span, or for a
-    sentence the paragraph or list item that holds it when that unit is at most :data:`UNIT_CITE_MAX`
-    characters (a question sentence "…?" whatever the unit's length: the unit holds its answer). One
-    pass: the chunker emits a unit's sentences right after the unit."""
+    """For each row, the row it stands for (its own score counts for that row; it is never a hit):
+
+    - a view: the chunk over the same span;
+    - a sentence of a paragraph or list item at most :data:`UNIT_CITE_MAX` characters long: that unit (a
+      question sentence "…?" whatever the unit's length: the unit holds its answer);
+    - a paragraph that is the lead-in of a ``list`` block (and so its sentences): the block;
+    - a signpost paragraph (:func:`is_signpost`): the first passage of its section that states something.
+    """
     from bot.boilerplate import KIND as BOILERPLATE
 
     span_row: dict[tuple[str, int, int], int] = {}
     for i, c in enumerate(chunks):
         if c.kind != view_kind:
             span_row.setdefault((c.source, c.start, c.end), i)
+    # lead-in paragraphs of list blocks (the block follows its lead-in's sentences, before the items)
+    lead_of: dict[tuple[str, int], int] = {}
+    for i, c in enumerate(chunks):
+        if c.kind == "list":
+            lead_of[(c.source, c.start)] = i
+    # each section's first passage that states something, for its signposts
+    signposts = {i for i, c in enumerate(chunks) if is_signpost(c)}
+    first_content: dict[tuple[str, str], int] = {}
+    for i, c in enumerate(chunks):
+        if c.kind in _UNITS and i not in signposts and c.kind != BOILERPLATE:
+            first_content.setdefault((c.source, c.context.split(" › ")[0]), i)
     out: list[int] = []
     unit: Chunk | None = None
     unit_row = -1
     for i, c in enumerate(chunks):
         if c.kind in ("paragraph", "list_item"):
             unit, unit_row = c, i
+            if c.kind == "paragraph" and (c.source, c.start) in lead_of:
+                unit_row = lead_of[(c.source, c.start)]
         if c.kind == view_kind:
             out.append(span_row.get((c.source, c.start, c.end), i))
+        elif c.kind == "paragraph" and (c.source, c.start) in lead_of:
+            out.append(lead_of[(c.source, c.start)])
+        elif i in signposts and (c.source, c.context.split(" › ")[0]) in first_content:
+            out.append(first_content[(c.source, c.context.split(" › ")[0])])
         elif (
             c.kind in ("sentence", BOILERPLATE)
             and unit is not None
@@ -659,6 +705,8 @@ def _alias_targets(chunks: Sequence[Chunk], view_kind: str) -> list[int]:
             out.append(unit_row)
         else:
             out.append(i)
+    for i, b in enumerate(out):  # a target that is itself an alias (a signpost's lead-in): follow it
+        out[i] = out[b] if out[b] != b else b
     return out
 
 

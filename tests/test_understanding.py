@@ -351,3 +351,49 @@ def test_reference_titles_and_marks_only_lines_answer_only_questions_about_sourc
     assert "Source: [1] [2]" in asked
     # a word only a reference title holds is a question about that reference
     assert any(t.startswith("1. Widget Pump Monograph") for t in kinds("monograph for engineers"))
+
+
+LEADIN = """Gadget Manual
+
+This manual explains how the gadget is kept in good order, what to inspect, and when to replace its parts.
+
+Upkeep
+
+The chart below illustrates the upkeep cycle of the gadget.
+
+Q1: What upkeep does the gadget need? A: The plan includes:
+
+- **Filters:** Replace the filters every two weeks.
+- **Seals:** Inspect the seals before each use.
+
+Q2: Can the gadget run outdoors? A: Only under a roof, away from rain.
+"""
+
+
+def test_a_lead_in_and_its_list_answer_together() -> None:
+    from bot.chunking import LIST_BLOCK
+
+    chunks = _chunks(LEADIN)
+    block = next(c for c in chunks if c.kind == LIST_BLOCK)
+    assert block.text.startswith("Q1: What upkeep") and block.text.rstrip().endswith("before each use.")
+    assert LEADIN[block.start : block.end] == block.text
+    s, enc = _searcher(LEADIN)
+    q = "what upkeep does the gadget need"
+    top = s.search(q, enc([q])[0], k=3)[0].chunk
+    assert top.kind == LIST_BLOCK  # every item, not the first one or the bare lead-in
+    # an item on its own still answers a question about that item
+    q2 = "how often are the filters replaced"
+    assert s.search(q2, enc([q2])[0], k=3)[0].chunk.text.startswith("- **Filters:**")
+
+
+def test_a_signpost_stands_for_the_first_passage_of_its_section_that_states_something() -> None:
+    from bot.retrieval import is_signpost
+
+    chunks = _chunks(LEADIN)
+    sign = next(c for c in chunks if c.text.startswith("The chart below"))
+    assert is_signpost(sign)
+    assert not any(is_signpost(c) for c in chunks if c.text.startswith(("Q2:", "- **Seals")))
+    s, enc = _searcher(LEADIN)
+    q = "the chart below illustrates the upkeep cycle of the gadget"
+    hits = s.search(q, enc([q])[0], k=5)
+    assert all(not h.chunk.text.startswith("The chart below") for h in hits)
