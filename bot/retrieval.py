@@ -27,8 +27,12 @@ PREFIX_MIN = 5
 # facts; they are demoted unless the question asks about sources.
 BIBLIOGRAPHY_RE = re.compile(r"^(references|bibliography|sources|citations|works cited|literature)\b", re.I)
 BIBLIOGRAPHY_PENALTY = 0.15
-SOURCE_TERMS = frozenset(
-    {"reference", "cite", "citation", "source", "bibliography", "literature", "publication"}
+# Words asking about the sources a document draws on. "Source" followed by document/text/… is the
+# document itself ("the title of the source document"), not its references.
+SOURCES_ASKED_RE = re.compile(
+    r"\b(?:references?|refs?|cite[sd]?|citing|citations?|bibliography|literature|publications?|sources|sourced|"
+    r"source(?!\s+(?:document|doc|text|file|material|pdf|page)s?\b))\b",
+    re.I,
 )
 # A sentence of a paragraph or list item at most this long scores for, and is cited as, the whole unit:
 # the unit is what a reader quotes, and an explanation ("why …?") often sits in its later sentences.
@@ -482,6 +486,7 @@ class HybridSearcher:
             for t in corpus_tokens[i]
             if t not in stated_terms and t not in GENERIC_TERMS and t.isalpha() and t not in _URL_PARTS
         )
+        self._context_terms = tuple(frozenset(tokenize(c.context)) for c in self.chunks)
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["∅"] for toks in corpus_tokens], show_progress=False)
 
@@ -604,17 +609,25 @@ class HybridSearcher:
         # for the sources, when they are what answers it; otherwise they answer only a question naming
         # words that only they hold, and then demoted.
         query_tokens = set(tokenize(query))
-        asks_sources = bool(SOURCE_TERMS & query_tokens) if sources is None else sources
+        asks_sources = bool(SOURCES_ASKED_RE.search(query)) if sources is None else sources
         bib = BIBLIOGRAPHY_PENALTY if asks_sources else -BIBLIOGRAPHY_PENALTY
         if not asks_sources and not (self._citing_only_terms & query_tokens):
             candidates -= self._citing
+
+        typed = [words for pattern, words in question_types() if pattern.search(query)]
+        answers_type = (
+            (lambda i: TYPE_BONUS if any(self._context_terms[i] & w for w in typed) else 0.0)
+            if typed
+            else (lambda i: 0.0)
+        )
 
         def score(i: int) -> float:
             if mode == "dense":
                 return dense[i]
             if mode == "bm25":
                 return float(lex[i])
-            return dense[i] + LEXICAL_WEIGHT * lex_norm(i) + (bib if i in self._bibliographic else 0.0)
+            bonus = (bib if i in self._bibliographic else 0.0) + answers_type(i)
+            return dense[i] + LEXICAL_WEIGHT * lex_norm(i) + bonus
 
         scored = sorted(((score(i), i) for i in candidates), key=lambda t: (-t[0], t[1]))
         hits: list[Hit] = []
@@ -626,6 +639,24 @@ class HybridSearcher:
             if len(hits) >= k:
                 break
         return hits
+
+
+TYPE_BONUS = 0.2  # a passage under a heading of the kind a question's type asks for ("why" → "Rationale")
+
+
+@lru_cache(maxsize=1)
+def question_types() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
+    """(question pattern, heading words) from ``bot/data/question_types.txt``."""
+    text = resources.files("bot").joinpath("data/question_types.txt").read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        pattern, _, words = line.rpartition(" : ")
+        out.append(
+            (re.compile(pattern.strip(), re.I), frozenset(_stem(w.strip().lower()) for w in words.split(",")))
+        )
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)

@@ -397,3 +397,46 @@ def test_a_signpost_stands_for_the_first_passage_of_its_section_that_states_some
     q = "the chart below illustrates the upkeep cycle of the gadget"
     hits = s.search(q, enc([q])[0], k=5)
     assert all(not h.chunk.text.startswith("The chart below") for h in hits)
+
+
+WHY = """Pump Notes
+
+The pump moves water through the garden beds, runs every morning in the dry months, and must be serviced by the \
+keeper each season.
+
+Servicing
+
+Service the pump every spring, check the hoses for cracks, and clean the pump filter monthly during the \
+season.
+
+Background and Rationale
+
+- **Dry running:** Running the pump without water overheats the seal, so the pump filter must stay clean.
+
+References
+
+1. Garden Pump Handbook [example.org]
+"""
+
+
+def test_a_why_question_favours_a_rationale_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.retrieval
+
+    s, enc = _searcher(WHY)
+    q = "why must the pump filter be clean"
+    assert s.search(q, enc([q])[0], k=3)[0].chunk.text.startswith("- **Dry running:**")
+    monkeypatch.setattr(bot.retrieval, "TYPE_BONUS", 0.0)  # the heading's favour is what decides it
+    assert s.search(q, enc([q])[0], k=3)[0].chunk.text.startswith("Service the pump")
+
+
+def test_the_source_document_is_not_a_question_about_sources() -> None:
+    from bot.retrieval import SOURCES_ASKED_RE
+
+    assert not SOURCES_ASKED_RE.search("What is the exact title of the source document?")
+    for q in (
+        "which sources does it use",
+        "what are the references",
+        "how do I cite it",
+        "source of that figure?",
+    ):
+        assert SOURCES_ASKED_RE.search(q), q
