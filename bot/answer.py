@@ -65,7 +65,7 @@ class Thresholds:
     rare_information: float = 4.0
     max_citations: int = 2
     passage_support: float = 0.5
-    missing_floor: float = 2.5
+    missing_floor: float = 3.0
 
 
 def display(chunk: Chunk) -> str:

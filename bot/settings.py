@@ -75,7 +75,7 @@ class Settings:
         "'Most of the question' counts only when the words the corpus lacks carry at least this much "
         "information together (a question whose only unknown word is common, e.g. 'actually', is not "
         "unsupported).",
-        2.5,
+        3.0,
     )
     max_question_chars: int = _doc("Longest accepted question, in characters.", 2000)
     max_history_turns: int = _doc("Most earlier turns read for follow-up questions.", 10)

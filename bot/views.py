@@ -3,7 +3,8 @@ says it answers, and scored by its best view.
 
 Generic templates over the document's structure only (no per-question wording):
 
-- a key-value line ("Phone: …")  → "What is the {key}?"
+- a key-value line ("Phone: …")  → "What is the {key}?", and for common keys (author, date, address,
+  phone, e-mail, web) the forms in ``bot/data/field_questions.txt`` ("Who wrote this document?")
 - the title block                → "What is the title of this document and who wrote it?"
 - a table row                    → "What should be done for {row label} in {table title}?"
 
@@ -14,7 +15,10 @@ always the chunk's own span. Views carry no lexical weight (BM25 indexes chunks 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
 
 from bot.chunking import SEP, chunk_id
 from bot.records import Chunk
@@ -22,11 +26,29 @@ from bot.records import Chunk
 KIND = "view"
 
 
+@lru_cache(maxsize=1)
+def field_questions() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    """(key pattern, question forms) from ``bot/data/field_questions.txt``."""
+    text = resources.files("bot").joinpath("data/field_questions.txt").read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        pattern, _, forms = line.partition(" : ")
+        out.append(
+            (re.compile(pattern.strip(), re.I), tuple(f.strip() for f in forms.split(" | ") if f.strip()))
+        )
+    return tuple(out)
+
+
 def question_forms(chunk: Chunk) -> list[str]:
     """The question forms of one chunk (none for most kinds)."""
     if chunk.kind == "field" and SEP in chunk.context:
         key = chunk.context.rsplit(SEP, 1)[1].rstrip(".").strip()
-        return [f"What is the {key}?"] if key else []
+        if not key:
+            return []
+        extra = [f for pattern, forms in field_questions() if pattern.fullmatch(key) for f in forms]
+        return [f"What is the {key}?", *extra]
     if chunk.kind == "title":
         return ["What is the title of this document and who wrote it?"]
     if chunk.kind == "table_row" and chunk.cells:

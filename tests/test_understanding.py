@@ -440,3 +440,15 @@ def test_the_source_document_is_not_a_question_about_sources() -> None:
         "source of that figure?",
     ):
         assert SOURCES_ASKED_RE.search(q), q
+
+
+def test_common_keys_get_question_forms_of_their_kind() -> None:
+    from bot.records import Chunk
+
+    def forms(key: str) -> list[str]:
+        return question_forms(Chunk("x", "corpus/a.md", 0, 5, f"{key}: v", f"Doc › {key}", "field"))
+
+    assert "Who wrote this document?" in forms("Author")
+    assert any(f.startswith("Where") for f in forms("Address"))
+    assert any("phone" in f for f in forms("Tel"))
+    assert forms("Lot No") == ["What is the Lot No?"]  # an uncommon key: the generic form only
