@@ -122,7 +122,7 @@ def test_views_are_generic_question_forms_over_the_same_span() -> None:
     chunks = _chunks(SHOP)
     views = derive_views(chunks)
     phone = next(c for c in chunks if c.text.startswith("Phone"))
-    assert question_forms(phone) == ["What is the Phone?"]
+    assert question_forms(phone)[0] == "What is the Phone?"
     view = next(v for v in views if v.start == phone.start)
     assert (view.source, view.start, view.end, view.text) == (
         phone.source,
