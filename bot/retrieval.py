@@ -417,6 +417,24 @@ def stated_phrases(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+SUBJECT_MIN_REST = 3  # salient terms that must remain for the subject's names to be left out
+
+
+def without_subject(question: str, names: Sequence[str], vocabulary: Vocabulary) -> str:
+    """The question for embedding without the names of the drugs the whole source is about ("… skin
+    toxicity with avutometinib/defactinib?" → "… skin toxicity with ?"): every passage is about them, so
+    they only pull the vector towards passages that repeat them. Kept when too little would remain
+    ("How does avutometinib work?"). Linear in the question."""
+    if not names:
+        return question
+    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    joined = rf"(?<![\w])(?:{alt})(?:\s*(?:/|\+|&|and|plus|with)\s*(?:{alt}))*(?![\w])"
+    stripped = re.sub(joined, " ", question, flags=re.IGNORECASE)
+    if stripped == question or len(vocabulary.salient(stripped)) < SUBJECT_MIN_REST:
+        return question
+    return " ".join(stripped.split())
+
+
 @dataclass(frozen=True, slots=True)
 class Support:
     """Corpus support of a question: the unsupported terms, the share of the question's information

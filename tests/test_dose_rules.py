@@ -188,6 +188,12 @@ def _rule(data: dict[str, Any], rule_id: str) -> dict[str, Any]:
 def _mutations() -> list[tuple[str, Any, tuple[str, ...]]]:
     """(name, mutate(data), fragments the error must contain)."""
 
+    def m_regimen_absent(d: dict[str, Any]) -> None:
+        d["regimen"] = ["avutometinib", "trametinib"]
+
+    def m_regimen_type(d: dict[str, Any]) -> None:
+        d["regimen"] = "avutometinib"
+
     def m_action_text(d: dict[str, Any]) -> None:
         _rule(d, "ocular-grade-3")["action"]["text"] = "Continue at full dose."
 
@@ -267,6 +273,12 @@ def _mutations() -> list[tuple[str, Any, tuple[str, ...]]]:
         d["source"] = "corpus/missing.md"
 
     return [
+        (
+            "regimen not in source",
+            m_regimen_absent,
+            ("'regimen'", "'trametinib' does not occur in the source"),
+        ),
+        ("regimen type", m_regimen_type, ("'regimen'", "must be a list")),
         ("action text", m_action_text, ("rule 'ocular-grade-3'", "'action.text'", "is not the source text")),
         ("quote offset", m_quote_offset, ("rule 'skin-grade-3'", "'quote.text'")),
         ("quote end", m_quote_end_past_source, ("rule 'skin-grade-3'", "'quote'", "10000000")),

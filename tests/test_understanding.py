@@ -452,3 +452,29 @@ def test_common_keys_get_question_forms_of_their_kind() -> None:
     assert any(f.startswith("Where") for f in forms("Address"))
     assert any("phone" in f for f in forms("Tel"))
     assert forms("Lot No") == ["What is the Lot No?"]  # an uncommon key: the generic form only
+
+
+def test_the_regimens_names_are_left_out_of_the_embedded_question_when_enough_remains() -> None:
+    from bot.retrieval import Vocabulary, without_subject
+
+    v = Vocabulary(["skin", "toxicity", "prophylaxis", "reduce", "widgetinib", "gadgetinib", "eye", "exam"])
+    names = ("widgetinib", "gadgetinib")
+    assert without_subject("prophylaxis to reduce skin toxicity with widgetinib/gadgetinib?", names, v) == (
+        "prophylaxis to reduce skin toxicity with ?"
+    )
+    assert without_subject("eye exam on Widgetinib + Gadgetinib, prophylaxis?", names, v) == (
+        "eye exam on , prophylaxis?"
+    )
+    assert (
+        without_subject("how does widgetinib work?", names, v) == "how does widgetinib work?"
+    )  # its subject
+    assert without_subject("skin toxicity prophylaxis", (), v) == "skin toxicity prophylaxis"
+
+
+def test_a_mechanism_question_favours_a_mechanism_section() -> None:
+    from bot.retrieval import question_types
+
+    asks = lambda q: [words for pattern, words in question_types() if pattern.search(q)]  # noqa: E731
+    assert any("mechanism" in w for w in asks("how does defactinib work?"))
+    assert any("mechanism" in w for w in asks("what class of drug is it"))
+    assert not asks("how often are eye exams done?")

@@ -196,6 +196,7 @@ _HARD_VETO_RE = re.compile(
     r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants)(?![\w])"
 )
 _HARD_VETO_CS_RE = re.compile(r"(?<![\w])(RAMP|FRAME)(?![\w])")
+# Fallback for a rule file without `regimen` (the rule file names the source's drugs).
 _OWN_DRUGS = frozenset({"avutometinib", "defactinib"})
 _DRUG_STEM_RE = re.compile(
     r"(mab|tinib|rafenib|ciclib|parib|lisib|platin|taxel|rubicin|tecan|zomib|statin|sartan|cycline|floxacin|"
@@ -431,6 +432,7 @@ class Lexicon:
     excludes: tuple[re.Pattern[str], ...]
     vocabulary: frozenset[str]
     field_reactions: tuple[tuple[str, tuple[str, ...]], ...]  # fact -> reactions whose rows use it
+    regimen: frozenset[str] = _OWN_DRUGS  # the source's own drugs (the rule file's `regimen`)
 
     def reactions_using(self, name: str) -> tuple[str, ...]:
         for f, rs in self.field_reactions:
@@ -494,7 +496,7 @@ def _build_lexicon(rules: RuleSet) -> Lexicon:
     field_reactions = tuple(
         (f, tuple(rx.id for rx in rules.reactions if f in rules.fields_of(rx.id))) for f in FIELDS
     )
-    return Lexicon(tuple(terms), excludes, frozenset(vocab), field_reactions)
+    return Lexicon(tuple(terms), excludes, frozenset(vocab), field_reactions, frozenset(rules.regimen) or _OWN_DRUGS)
 
 
 # A question naming reactions more often than this is read by its first mentions only (cost cap, issue 9).
@@ -796,7 +798,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
     labs = _disjoint(labs)
     mentions = _attach_lab_values(low, mentions, labs, bounds)
 
-    hard = bool(_HARD_VETO_RE.search(low) or _HARD_VETO_CS_RE.search(cs) or _foreign_drug(low))
+    hard = bool(_HARD_VETO_RE.search(low) or _HARD_VETO_CS_RE.search(cs) or _foreign_drug(low, lex.regimen))
     return _Scan(
         tuple(mentions),
         tuple(labs),
@@ -834,9 +836,9 @@ def _disjoint(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     return out
 
 
-def _foreign_drug(low: str) -> bool:
+def _foreign_drug(low: str, own: frozenset[str]) -> bool:
     for w in re.findall(r"[a-z]{5,}", low):
-        if w in _OWN_DRUGS:
+        if w in own:
             continue
         if w in _DRUG_NAMES or (len(w) >= 7 and _DRUG_STEM_RE.search(w)):
             return True

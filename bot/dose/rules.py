@@ -193,6 +193,9 @@ class RuleSet:
     source_text: str
     reactions: tuple[Reaction, ...]
     rules: tuple[Rule, ...]
+    # The drugs the source is about (lower case; each occurs in it): never "another drug", and carrying
+    # no information that tells the source's passages apart.
+    regimen: tuple[str, ...] = ()
 
     def reaction(self, reaction_id: str) -> Reaction | None:
         for r in self.reactions:
@@ -473,7 +476,7 @@ def load_rules(path: Path | str, root: Path | str | None = None) -> RuleSet:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise RuleFileError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     doc = _mapping(top, "(top level)", data)
-    extra = sorted(set(doc) - {"version", "source", "reactions", "rules"})
+    extra = sorted(set(doc) - {"version", "source", "regimen", "reactions", "rules"})
     if extra:
         raise top.error(extra[0], "unknown key")
     if doc.get("version") != SCHEMA_VERSION:
@@ -532,7 +535,15 @@ def load_rules(path: Path | str, root: Path | str | None = None) -> RuleSet:
                 f"{path}: reaction {rx.id!r}: field 'precedence': must list each of the reaction's rules once, "
                 f"most severe first ({', '.join(own)}); got [{', '.join(rx.precedence)}]"
             )
-    return RuleSet(str(path), source, source_text, tuple(reactions), tuple(rules))
+    raw_regimen = doc.get("regimen", [])
+    if not isinstance(raw_regimen, list) or not all(isinstance(d, str) and d.strip() for d in raw_regimen):
+        raise top.error("regimen", f"must be a list of drug names, got {_show(raw_regimen)}")
+    regimen = tuple(d.strip().lower() for d in raw_regimen)
+    low_source = source_text.lower()
+    for d in regimen:
+        if not re.search(rf"(?<![\w]){re.escape(d)}(?![\w])", low_source):
+            raise top.error("regimen", f"{d!r} does not occur in the source")
+    return RuleSet(str(path), source, source_text, tuple(reactions), tuple(rules), regimen)
 
 
 def default_rules_path(corpus_dir: Path) -> Path:
