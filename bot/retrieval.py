@@ -47,6 +47,7 @@ MODES = ("hybrid", "dense", "bm25")
 # Tokens: words and numbers, keeping inner hyphens/dots/slashes ("946128-88-7", "dose-reduced", "1.5x")
 # and a trailing percent sign ("10%"); compound tokens also yield their parts.
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:[-./][a-z0-9]+)*%?")
+_ACRONYM_RE = re.compile(r"(?<![\w])[A-Z][A-Z0-9]{2,}(?![\w])")
 STOPWORDS = frozenset(
     """a an the and or of to in on at for by with from as is are was were be been being it its this that
     these those there their they them he she his her we our you your i me my do does did done can could
@@ -310,10 +311,12 @@ class Vocabulary:
                 seen.add(term)
                 out.append(term)
 
+        # an acronym written in capitals ("KRAS", "VEGF") is a name, not a plural to stem
+        acronyms = {a.lower() for a in _ACRONYM_RE.findall(question)}
         for raw in _TOKEN_RE.findall(question.lower()):
             if raw in STOPWORDS:
                 continue
-            tok = _stem(raw.rstrip("%"))
+            tok = raw if raw in acronyms else _stem(raw.rstrip("%"))
             parts = [_stem(p) for p in re.split(r"[-./%]", raw) if p and p not in STOPWORDS]
             if "/" not in raw or not parts:  # names joined by a slash are only their parts
                 add(tok)
@@ -333,15 +336,21 @@ class Vocabulary:
     def support(self, question: str) -> Support:
         """How much of the question's specific content the corpus supports."""
         terms = self.salient(question)
-        fuzzy = self.fuzzy_terms(terms)
+        # an acronym in capitals is a name: never a typo of a common word, never fuzzily covered
+        acronyms = {a.lower() for a in _ACRONYM_RE.findall(question)}
+        fuzzy = self.fuzzy_terms(t for t in terms if t not in acronyms)
         missing = [t for t in terms if not self.covers(t, t in fuzzy)]
-        total = sum(information(t) for t in terms)
-        lost = sum(information(t) for t in missing)
+
+        def info(t: str) -> float:
+            return max(0.0, 7.0 - word_zipf().get(t, RARE_ZIPF)) if t in acronyms else information(t)
+
+        total = sum(info(t) for t in terms)
+        lost = sum(info(t) for t in missing)
         topics = clinical_topics()
         return Support(
             tuple(missing),
             lost / total if total > 0 else 0.0,
-            max((information(t) for t in missing), default=0.0),
+            max((info(t) for t in missing), default=0.0),
             tuple(
                 sorted(
                     {topics[t] for t in terms if t in topics and not self._stated(t)}
@@ -492,11 +501,12 @@ class HybridSearcher:
         self._bibliographic = frozenset(
             i for i, c in enumerate(self.chunks) if BIBLIOGRAPHY_RE.match(c.context)
         )
-        # Passages that cite rather than state (reference titles, "Source: [1] [2]"): answers only to
-        # questions about sources, or to a question naming words only they hold ("the Verastem release").
-        self._citing = self._bibliographic | frozenset(
-            i for i, c in enumerate(self.chunks) if _MARKS_ONLY_RE.match(plain(c.text))
-        )
+        # Passages that cite rather than state — a bibliography's entries (its list items, not the section's
+        # other text such as "To cite this document: … Available at: <url>") and "Source: [1] [2]" — answer
+        # only questions about sources, or a question naming words only they hold ("the Verastem release").
+        self._citing = frozenset(
+            i for i in self._bibliographic if self.chunks[i].kind == "list_item"
+        ) | frozenset(i for i, c in enumerate(self.chunks) if _MARKS_ONLY_RE.match(plain(c.text)))
         stated_terms = frozenset(t for i in facts for t in corpus_tokens[i])
         self._citing_only_terms = frozenset(
             t

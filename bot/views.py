@@ -3,7 +3,8 @@ says it answers, and scored by its best view.
 
 Generic templates over the document's structure only (no per-question wording):
 
-- a key-value line ("Phone: …")  → "What is the {key}?", and for common keys (author, date, address,
+- a key-value line ("Phone: …")  → "What is the {key}?", and for common keys (also a key-value
+  sentence inside a paragraph, "Available at: <url>") (author, date, address,
   phone, e-mail, web) the forms in ``bot/data/field_questions.txt`` ("Who wrote this document?")
 - the title block                → "What is the title of this document and who wrote it?"
 - a table row                    → "What should be done for {row label} in {table title}?"
@@ -20,10 +21,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
+from bot.boilerplate import KIND as BOILERPLATE
 from bot.chunking import SEP, chunk_id
 from bot.records import Chunk
 
 KIND = "view"
+_KEY_RE = re.compile(r"^\s*([A-Za-z][A-Za-z .-]{0,24}):\s*\S")
 
 
 @lru_cache(maxsize=1)
@@ -49,6 +52,10 @@ def question_forms(chunk: Chunk) -> list[str]:
             return []
         extra = [f for pattern, forms in field_questions() if pattern.fullmatch(key) for f in forms]
         return [f"What is the {key}?", *extra]
+    if chunk.kind in ("sentence", BOILERPLATE):  # "Available at: <https://…>" inside a paragraph
+        m = _KEY_RE.match(chunk.text)
+        key = m.group(1).strip() if m else ""
+        return [f for pattern, forms in field_questions() if key and pattern.fullmatch(key) for f in forms]
     if chunk.kind == "title":
         return ["What is the title of this document and who wrote it?"]
     if chunk.kind == "table_row" and chunk.cells:

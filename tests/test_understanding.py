@@ -478,3 +478,21 @@ def test_a_mechanism_question_favours_a_mechanism_section() -> None:
     assert any("mechanism" in w for w in asks("how does defactinib work?"))
     assert any("mechanism" in w for w in asks("what class of drug is it"))
     assert not asks("how often are eye exams done?")
+
+
+def test_a_key_value_sentence_inside_a_paragraph_gets_its_keys_question_forms() -> None:
+    from bot.records import Chunk
+
+    url = Chunk("u", "corpus/a.md", 0, 30, "Available at: <https://x.org/doc>", "References", "boilerplate")
+    assert "What is the web link or URL?" in question_forms(url)
+    plain_sentence = Chunk("s", "corpus/a.md", 0, 30, "Treatment is withheld until grade 1.", "T", "sentence")
+    assert question_forms(plain_sentence) == []
+
+
+def test_an_acronym_in_capitals_is_a_name_not_a_typo_or_a_plural() -> None:
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["testing", "required", "starting", "eye", "gra"])
+    support = v.support("Is KRAS testing required before starting?")
+    assert "kras" in support.missing and support.rarest_missing >= 4.0  # not "kra", not a typo of "gras"
+    assert "gra" not in v.salient("GRAS")  # no plural stemming of a capitalised acronym

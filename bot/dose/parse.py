@@ -193,7 +193,10 @@ _CONTINUATION_RE = re.compile(
     r"^\W*(?:and|&|but|also|then|now|so|ok(?:ay)?|same|if|what\s+if|what\s+about|how\s+about|and\s+if)(?![\w'])"
 )
 _HARD_VETO_RE = re.compile(
-    r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants)(?![\w])"
+    r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants|"
+    # what a term means or how a condition is diagnosed or graded: a definition, not a dosing decision
+    r"stands?\s+for|definition\s+of|ctcae\s+version|which\s+version|"
+    r"how\s+(?:is|are|do\s+you|do\s+we)\s+[^?.]{0,40}?\b(?:diagnosed|defined|graded|diagnose|define))(?![\w])"
 )
 _HARD_VETO_CS_RE = re.compile(r"(?<![\w])(RAMP|FRAME)(?![\w])")
 # Fallback for a rule file without `regimen` (the rule file names the source's drugs).
@@ -496,7 +499,9 @@ def _build_lexicon(rules: RuleSet) -> Lexicon:
     field_reactions = tuple(
         (f, tuple(rx.id for rx in rules.reactions if f in rules.fields_of(rx.id))) for f in FIELDS
     )
-    return Lexicon(tuple(terms), excludes, frozenset(vocab), field_reactions, frozenset(rules.regimen) or _OWN_DRUGS)
+    return Lexicon(
+        tuple(terms), excludes, frozenset(vocab), field_reactions, frozenset(rules.regimen) or _OWN_DRUGS
+    )
 
 
 # A question naming reactions more often than this is read by its first mentions only (cost cap, issue 9).
