@@ -467,3 +467,18 @@ def test_someone_having_an_unnamed_reaction_is_asked_which(router: DoseRouter, q
 def test_a_patient_on_the_regimen_with_a_reaction_then_hold_asks_for_the_grade(router: DoseRouter) -> None:
     answer = _route(router, "looks bad. hold?", ("pt on avuto+defac, rash on chest and back",))
     assert answer.route == "clarify" and "grade" in answer.missing
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what does SJS stand for?",
+        "how is grade 3 hepatotoxicity defined?",
+        "How are suspected SCARs diagnosed?",
+        "which CTCAE version do the grade 3 rows use?",
+    ],
+)
+def test_a_definition_question_about_a_table_term_is_not_a_dosing_question(
+    rules: RuleSet, question: str
+) -> None:
+    assert not parse(question, rules=rules).dosing

@@ -496,3 +496,18 @@ def test_an_acronym_in_capitals_is_a_name_not_a_typo_or_a_plural() -> None:
     support = v.support("Is KRAS testing required before starting?")
     assert "kras" in support.missing and support.rarest_missing >= 4.0  # not "kra", not a typo of "gras"
     assert "gra" not in v.salient("GRAS")  # no plural stemming of a capitalised acronym
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the molecular weight of widgetinib?",
+        "maximum tolerated dose of widgetinib?",
+        "what does SJS stand for",
+    ],
+)
+def test_near_topic_asks_the_corpus_never_states_are_uncovered_topics(question: str) -> None:
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["widgetinib", "dose", "sjs", "weight", "molecular"], content_phrases=frozenset())
+    assert v.support(question.lower()).missing_topics, question
