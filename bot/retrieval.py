@@ -38,6 +38,7 @@ SOURCES_ASKED_RE = re.compile(
 # the unit is what a reader quotes, and an explanation ("why …?") often sits in its later sentences.
 # Sentences of longer units stay citable on their own.
 UNIT_CITE_MAX = 600
+KEY_BONUS = 0.15  # a key-value line whose key the question names ("postal address?" → "Address: …")
 _URL_PARTS = frozenset({"http", "https", "www", "com", "org", "net", "html", "pdf"})
 # A passage that is only a key and reference marks ("Source: [1] [2]") states nothing: like a reference
 # title it is cited only for questions about sources.
@@ -515,6 +516,12 @@ class HybridSearcher:
             if t not in stated_terms and t not in GENERIC_TERMS and t.isalpha() and t not in _URL_PARTS
         )
         self._context_terms = tuple(frozenset(tokenize(c.context)) for c in self.chunks)
+        # A key-value line's key ("Contact › Address" → address): a question naming it asks for that line.
+        self._field_keys = {
+            i: frozenset(tokenize(c.context.rsplit(" › ", 1)[-1]))
+            for i, c in enumerate(self.chunks)
+            if c.kind == "field" and " › " in c.context
+        }
         self.bm25 = bm25s.BM25()
         self.bm25.index([toks or ["∅"] for toks in corpus_tokens], show_progress=False)
 
@@ -654,7 +661,10 @@ class HybridSearcher:
                 return dense[i]
             if mode == "bm25":
                 return float(lex[i])
+            key = self._field_keys.get(i)
             bonus = (bib if i in self._bibliographic else 0.0) + answers_type(i)
+            if key and key <= query_tokens:
+                bonus += KEY_BONUS
             return dense[i] + LEXICAL_WEIGHT * lex_norm(i) + bonus
 
         scored = sorted(((score(i), i) for i in candidates), key=lambda t: (-t[0], t[1]))
@@ -742,7 +752,9 @@ def _alias_targets(chunks: Sequence[Chunk], view_kind: str) -> list[int]:
     unit: Chunk | None = None
     unit_row = -1
     for i, c in enumerate(chunks):
-        if c.kind in ("paragraph", "list_item"):
+        if c.kind in ("paragraph", "list_item") or (
+            c.kind == BOILERPLATE and (unit is None or c.end > unit.end)
+        ):
             unit, unit_row = c, i
             if c.kind == "paragraph" and (c.source, c.start) in lead_of:
                 unit_row = lead_of[(c.source, c.start)]

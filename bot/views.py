@@ -8,6 +8,8 @@ Generic templates over the document's structure only (no per-question wording):
   phone, e-mail, web) the forms in ``bot/data/field_questions.txt`` ("Who wrote this document?")
 - the title block                → "What is the title of this document and who wrote it?"
 - a table row                    → "What should be done for {row label} in {table title}?"
+- the opening paragraph, and the first paragraph of a section whose heading names its kind (a
+  disclaimer)                    → the forms in ``bot/data/section_questions.txt``
 
 A view is a :class:`~bot.records.Chunk` of kind ``view`` over the *same verbatim span* as its chunk, its
 ``context`` holding the question form; search maps it back to the chunk it stands for, so a citation is
@@ -65,11 +67,53 @@ def question_forms(chunk: Chunk) -> list[str]:
     return []
 
 
+@lru_cache(maxsize=1)
+def section_questions() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(heading pattern or "(opening)", question forms) from ``bot/data/section_questions.txt``."""
+    text = resources.files("bot").joinpath("data/section_questions.txt").read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        pattern, _, forms = line.partition(" : ")
+        out.append((pattern.strip(), tuple(f.strip() for f in forms.split(" | ") if f.strip())))
+    return tuple(out)
+
+
+def section_forms(chunks: Sequence[Chunk]) -> dict[int, list[str]]:
+    """Question forms of the first paragraph of each section whose heading names a kind of section
+    (a disclaimer), and of the document's opening paragraph, by chunk position."""
+    rules = section_questions()
+    out: dict[int, list[str]] = {}
+    seen_sources: set[str] = set()
+    seen_sections: set[tuple[str, str]] = set()
+    for k, c in enumerate(chunks):
+        if c.kind != "paragraph":
+            continue
+        section = c.context.split(SEP)[0]
+        forms: list[str] = []
+        if c.source not in seen_sources:
+            seen_sources.add(c.source)
+            forms += [f for pattern, fs in rules if pattern == "(opening)" for f in fs]
+        if (c.source, section) not in seen_sections:
+            seen_sections.add((c.source, section))
+            forms += [
+                f
+                for pattern, fs in rules
+                if pattern != "(opening)" and re.search(pattern, section, re.I)
+                for f in fs
+            ]
+        if forms:
+            out[k] = forms
+    return out
+
+
 def derive_views(chunks: Sequence[Chunk]) -> list[Chunk]:
     """One view chunk per question form of each chunk, in chunk order."""
     out: list[Chunk] = []
-    for c in chunks:
-        for form in question_forms(c):
+    by_section = section_forms(chunks)
+    for k, c in enumerate(chunks):
+        for form in [*question_forms(c), *by_section.get(k, ())]:
             vid = chunk_id(c.source, c.start, c.end, f"{c.text}\x00{KIND}\x00{form}")
             out.append(Chunk(vid, c.source, c.start, c.end, c.text, form, KIND))
     return out

@@ -482,3 +482,10 @@ def test_a_definition_question_about_a_table_term_is_not_a_dosing_question(
     rules: RuleSet, question: str
 ) -> None:
     assert not parse(question, rules=rules).dosing
+
+
+def test_asking_for_the_recommended_action_after_a_patient_turn_asks_for_the_missing_facts(
+    router: DoseRouter,
+) -> None:
+    answer = _route(router, "what's the recommended action?", ("pt with rhabdo on avuto/defactinib",))
+    assert answer.route == "clarify"

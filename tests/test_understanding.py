@@ -511,3 +511,49 @@ def test_near_topic_asks_the_corpus_never_states_are_uncovered_topics(question: 
 
     v = Vocabulary(["widgetinib", "dose", "sjs", "weight", "molecular"], content_phrases=frozenset())
     assert v.support(question.lower()).missing_topics, question
+
+
+DISCLAIMED = """Widget Guide
+
+Widgets are serviced every spring, and a worn seal is replaced before the widget is used again in the field.
+
+Servicing
+
+Replace the seal when it cracks, and keep the filter clean between uses of the widget.
+
+Disclaimer
+
+This guide is for training only and must not be used for repair decisions on live equipment.
+
+Contact
+
+Address: 1 Main Street, Springfield
+
+Email: help@example.com
+"""
+
+
+def test_an_opening_paragraph_and_a_disclaimer_get_question_forms_of_their_kind() -> None:
+    from bot.views import section_forms
+
+    chunks = _chunks(DISCLAIMED)
+    forms = {chunks[k].text[:20]: f for k, f in section_forms(chunks).items()}
+    assert any("what does it cover" in f.lower() for f in forms["Widgets are serviced"])
+    assert any("treatment decisions" in f for f in forms["This guide is for tr"])
+    assert "Replace the seal whe" not in forms  # a section of no named kind: no extra forms
+
+
+def test_a_question_naming_a_fields_key_favours_that_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.retrieval
+
+    s, enc = _searcher(DISCLAIMED)
+    q = "postal address of the help desk"
+
+    def address_score() -> float:
+        return next(h.score for h in s.search(q, enc([q])[0], k=10) if h.chunk.text.startswith("Address:"))
+
+    with_key = address_score()
+    monkeypatch.setattr(bot.retrieval, "KEY_BONUS", 0.0)
+    assert with_key - address_score() == pytest.approx(0.15)
+    q = "what is the email"  # the key of another field: no favour for the address
+    assert not s.search(q, enc([q])[0], k=1)[0].chunk.text.startswith("Address:")

@@ -152,6 +152,7 @@ _INTENT_RE = re.compile(
     r"(?:change|reduction|adjustment|modification|hold|interruption)s?|dosing|change\s+(?:the\s+)?dose|"
     r"what\s+(?:should|do|must|can)\s+(?:i|we|you)\s+do|what\s+to\s+do|what\s+do(?=\s*\??\s*$)|"
     r"what\s+happens\s+(?:now|next)|what\s+dose|which\s+dose|"
+    r"what(?:'s|\s+is|\s+are)\s+the\s+(?:recommended\s+|next\s+|right\s+)?(?:action|actions|plan|step|steps)|"
     r"(?:should|can|do|must)\s+(?:i|we)\s+(?:reduce|lower|cut|stop|hold|continue|keep|give|dose))(?![\w])"
 )
 _SOFT_VETO_RE = re.compile(
