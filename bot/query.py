@@ -5,6 +5,8 @@ Pure text in, text out; used for searching and for deciding corpus support, neve
 - Shorthand from a curated list (``bot/data/abbreviations.tsv``, its source named there) is expanded:
   "tox" → "toxicity", "q3 cycles" → "every three cycles". Only tokens the corpus itself lacks.
 - Joined names are split: "avutometinib/defactinib", "avuto+defac" → two words.
+- Two corpus terms run together are split ("avutometinibdefactinib"); schedule shorthand is spelled
+  out ("D15" → "day 15", "C2D1" → "cycle 2 day 1").
 - Clipped forms are completed from the corpus vocabulary by prefix: "avuto" → "avutometinib",
   "rhabdo" → "rhabdomyolysis" (a word of at least :data:`CLIP_MIN` letters that neither the corpus nor
   common English knows, and that begins a corpus term).
@@ -28,6 +30,9 @@ _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9'/]*")
 _JOIN_RE = re.compile(r"(?<=[A-Za-z]{2})\s*[/+]\s*(?=[A-Za-z]{2})")
 # "G3", "gr3", "Gr. 3", "grd 2" → "grade 3" (CTCAE grades 1-5 only; "G6PD" and "q3" are left alone).
 _GRADE_RE = re.compile(r"\b(?:g|gr|grd)\.?\s?([1-5])\b", re.I)
+# Schedule shorthand of oncology charts: "D15" → "day 15", "C2D1" → "cycle 2 day 1".
+_DAY_RE = re.compile(r"\b(?:c(\d{1,2}))?d(\d{1,2})\b", re.I)
+SPLIT_MIN = 4  # each half of a word run together from two corpus terms ("avutometinibdefactinib")
 
 
 @lru_cache(maxsize=1)
@@ -65,6 +70,18 @@ def completion(word: str, sorted_terms: Sequence[str]) -> str | None:
     return best if all(t.startswith(stem) for t in found) else None
 
 
+def _split_joined(word: str, terms: Collection[str]) -> str | None:
+    """Two corpus terms run together ("avutometinibdefactinib" → "avutometinib defactinib"); None when no
+    single split point gives two terms of at least :data:`SPLIT_MIN` letters. At most ``len(word)`` set
+    lookups (words longer than twice :data:`CLIP_MAX` are left alone)."""
+    if not word.isalpha() or len(word) < 2 * SPLIT_MIN or len(word) > 2 * CLIP_MAX:
+        return None
+    for k in range(SPLIT_MIN, len(word) - SPLIT_MIN + 1):
+        if word[:k] in terms and word[k:] in terms:
+            return f"{word[:k]} {word[k:]}"
+    return None
+
+
 def normalize_query(
     question: str,
     terms: Collection[str],
@@ -77,6 +94,7 @@ def normalize_query(
     frequency in English (0 when unknown)."""
     text = _JOIN_RE.sub(" / ", question) if ("/" in question or "+" in question) else question
     text = _GRADE_RE.sub(r"grade \1", text)
+    text = _DAY_RE.sub(lambda m: (f"cycle {m.group(1)} " if m.group(1) else "") + f"day {m.group(2)}", text)
     table = abbreviations()
 
     def fix(m: re.Match[str]) -> str:
@@ -90,6 +108,8 @@ def normalize_query(
         if "/" in low or "'" in low or common(low) >= COMMON_ZIPF:
             return word
         done = completion(low, sorted_terms)
+        if done is None:
+            done = _split_joined(low, terms)
         return done if done is not None else word
 
     return _WORD_RE.sub(fix, text)

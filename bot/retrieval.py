@@ -427,7 +427,7 @@ def stated_phrases(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-SUBJECT_MIN_REST = 3  # salient terms that must remain for the subject's names to be left out
+SUBJECT_MIN_REST = 2  # salient terms that must remain for the subject's names to be left out
 
 
 def without_subject(question: str, names: Sequence[str], vocabulary: Vocabulary) -> str:
@@ -435,8 +435,10 @@ def without_subject(question: str, names: Sequence[str], vocabulary: Vocabulary)
     toxicity with avutometinib/defactinib?" → "… skin toxicity with ?"): every passage is about them, so
     they only pull the vector towards passages that repeat them. Kept when too little would remain
     ("How does avutometinib work?"). Linear in the question."""
-    if not names:
-        return question
+    if not names or any(
+        "mechanism" in words for pattern, words in question_types() if pattern.search(question)
+    ):
+        return question  # no names, or a question about the drugs themselves ("how does it work?")
     alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
     joined = rf"(?<![\w])(?:{alt})(?:\s*(?:/|\+|&|and|plus|with)\s*(?:{alt}))*(?![\w])"
     stripped = re.sub(joined, " ", question, flags=re.IGNORECASE)

@@ -489,3 +489,24 @@ def test_asking_for_the_recommended_action_after_a_patient_turn_asks_for_the_mis
 ) -> None:
     answer = _route(router, "what's the recommended action?", ("pt with rhabdo on avuto/defactinib",))
     assert answer.route == "clarify"
+
+
+def test_a_correction_of_the_reaction_moves_the_stated_facts_to_the_reaction_named_instead(
+    router: DoseRouter,
+) -> None:
+    answer = _route(router, "sorry, it's the liver, not the eyes", ("grade 4 eye toxicity, what now?",))
+    assert answer.route == "decision"
+    assert answer.facts_dict()["reaction"] == "hepatotoxicity" and answer.facts_dict()["grade"] == 4
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["hepatotox on defactinib, dose mod?", "should we stop avutometinib?", "can we hold defactinib?"],
+)
+def test_a_dosing_ask_without_the_facts_is_asked_back(router: DoseRouter, question: str) -> None:
+    assert _route(router, question).route == "clarify"
+
+
+def test_the_regimens_names_run_together_are_not_another_drug(router: DoseRouter) -> None:
+    answer = _route(router, "rhabdo + AKI on avutometinibdefactinib, what now")
+    assert answer.route == "decision"

@@ -557,3 +557,13 @@ def test_a_question_naming_a_fields_key_favours_that_field(monkeypatch: pytest.M
     assert with_key - address_score() == pytest.approx(0.15)
     q = "what is the email"  # the key of another field: no favour for the address
     assert not s.search(q, enc([q])[0], k=1)[0].chunk.text.startswith("Address:")
+
+
+def test_schedule_shorthand_and_names_run_together_are_read_as_corpus_words() -> None:
+    terms = ["day", "cycle", "avutometinib", "defactinib", "blood", "test"]
+    out = normalize_query(
+        "C2D1 and d15 bloods on avutometinibdefactinib", set(terms), sorted(terms), lambda w: 0.0
+    )
+    assert out == "cycle 2 day 1 and day 15 blood tests on avutometinib defactinib"
+    long_word = "x" * 60  # a run-on word longer than any two terms: no split attempted
+    assert normalize_query(long_word, set(terms), sorted(terms), lambda w: 0.0) == long_word

@@ -149,7 +149,7 @@ _INTENT_RE = re.compile(
     r"(?<![\w])(with-?h[oe]ld\w*|hold(?:ing)?|held|paus\w*|interrupt\w*|stop\w*|discontinu\w*|d/c|continu\w*|"
     r"resum\w*|restart\w*|re-?challeng\w*|manag\w*|handl\w*|proceed\w*|next\s+steps?|what\s+now|keep\s+going|"
     r"stay\s+on|carry\s+on|adjust\w*|modif\w*|reduc\w*\s+(?:the\s+)?dos\w*|dos(?:e|es|ing|age)\s+"
-    r"(?:change|reduction|adjustment|modification|hold|interruption)s?|dosing|change\s+(?:the\s+)?dose|"
+    r"(?:change|reduction|adjustment|modification|hold|interruption|mod|adj)s?|dosing|change\s+(?:the\s+)?dose|"
     r"what\s+(?:should|do|must|can)\s+(?:i|we|you)\s+do|what\s+to\s+do|what\s+do(?=\s*\??\s*$)|"
     r"what\s+happens\s+(?:now|next)|what\s+dose|which\s+dose|"
     r"what(?:'s|\s+is|\s+are)\s+the\s+(?:recommended\s+|next\s+|right\s+)?(?:action|actions|plan|step|steps)|"
@@ -175,6 +175,9 @@ _PATIENT_RE = re.compile(
     # a relative's or a specific patient's case ("my dad's liver tests", "for this patient")
     r"(?:my|our)\s+(?:mum|mom|mother|dad|father|husband|wife|partner|son|daughter|brother|sister|friend)(?:'s)?|"
     r"(?:this|my|our)\s+(?:patient|pt)|"
+    # a yes/no question about acting on the regimen now ("should we stop avutometinib?"): one patient's case
+    r"^\W*(?:should|can|must|do)\s+(?:i|we)\s+(?:stop|hold|reduce|pause|interrupt|continue|restart|resume|"
+    r"discontinue|withhold)|"
     r"developed|developing)(?![\w'])"
 )
 # A reaction named only generically ("a grade 3 toxicity", "another side effect"): no reaction is named, and
@@ -397,6 +400,7 @@ class _Turn:
     hard_veto: bool
     generic: bool = False  # names a reaction only generically, without referring back ("a grade 3 toxicity")
     patient: bool = False  # about someone's own reaction ("my eyes are blurry", "pt has a rash")
+    retracted: tuple[str, ...] = ()  # reactions named only to be denied ("the skin, not the eyes")
 
     @property
     def reactions(self) -> tuple[str, ...]:
@@ -642,6 +646,7 @@ class _Scan:
     hard_veto: bool
     generic: bool = False
     patient: bool = False
+    retracted: tuple[str, ...] = ()  # reactions named only to be denied ("the skin, not the eyes")
 
 
 def _scan(question: str, lex: Lexicon) -> _Scan:
@@ -750,6 +755,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
     mentions: list[Mention] = []
     neutral: list[bool] = []  # per mention: neither negated nor affirmed by a cue of its own
     last_negated: Mention | None = None  # the last negated mention: a list after it shares its negation
+    retracted: list[str] = []
     for mn in resolved:
         if mn.kind in ("excluded", "ignored"):
             continue
@@ -770,6 +776,8 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         if negatable and negated is True:
             last_negated = mn
             if mn.kind == "reaction":
+                if mn.reaction:
+                    retracted.append(mn.reaction)
                 continue  # "no eye toxicity": not a mention of the reaction
             if mn.kind == "symptom" and mn.message != "generic":
                 continue  # "no jaundice" says nothing about other symptoms
@@ -814,6 +822,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         hard_veto=hard,
         generic=not _CONTINUATION_RE.match(low) and _names_generic_reaction(low, mentions),
         patient=bool(_PATIENT_RE.search(low)),
+        retracted=tuple(dict.fromkeys(retracted)),
     )
 
 
@@ -842,9 +851,16 @@ def _disjoint(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     return out
 
 
+@lru_cache(maxsize=8)
+def _run_together(own: frozenset[str]) -> re.Pattern[str]:
+    """The regimen's names run together ("avutometinibdefactinib")."""
+    return re.compile("(?:" + "|".join(re.escape(d) for d in sorted(own, key=len, reverse=True)) + ")+")
+
+
 def _foreign_drug(low: str, own: frozenset[str]) -> bool:
+    joined = _run_together(own) if own else None
     for w in re.findall(r"[a-z]{5,}", low):
-        if w in own:
+        if w in own or (joined is not None and joined.fullmatch(w)):
             continue
         if w in _DRUG_NAMES or (len(w) >= 7 and _DRUG_STEM_RE.search(w)):
             return True
@@ -1237,6 +1253,7 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
         hard_veto=scan.hard_veto,
         generic=scan.generic,
         patient=scan.patient,
+        retracted=scan.retracted,
     )
 
 
@@ -1286,6 +1303,13 @@ def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = No
         readings: list[Reading] = []
         if turn.reactions:
             pending = state.pending
+            # a correction of the reaction ("it's the skin, not the eyes"): the facts stated for the
+            # reaction taken back belong to the one named instead
+            for r0 in turn.retracted:
+                if r0 in state.last and r0 not in turn.reactions and r0 in state.facts:
+                    old = state.facts.pop(r0)
+                    pending = pending.merged(replace(old, reaction=None))
+                    state.last = tuple(r for r in state.last if r != r0)
             for r, facts, probs in turn.by_reaction:
                 before = state.facts.get(r, Facts(reaction=r))
                 if pending.known():
