@@ -219,6 +219,30 @@ def sources_answer(
     return Answer(question, "answer", text, citations=citations)
 
 
+# References named by number ("ref 1", "refs 3 and 4", "reference #2"): answered by those entries.
+_NAMED_REFS_RE = re.compile(
+    r"\b(?:refs?|references?)\.?\s*#?\s*(\d{1,3}(?:\s*(?:,|and|&|\+|/|or)\s*#?\d{1,3})*)\b", re.I
+)
+
+
+def named_references(question: str) -> list[int]:
+    """The reference numbers a question names ("ref 1", "refs 3 and 4"), in order, each once."""
+    out: dict[int, None] = {}
+    for m in _NAMED_REFS_RE.finditer(question):
+        for n in re.findall(r"\d{1,3}", m.group(1)):
+            out.setdefault(int(n), None)
+    return list(out)
+
+
+def references_answer(question: str, entries: Sequence[Chunk]) -> Answer:
+    """The bibliography entries a question names by number, each cited."""
+    citations = tuple(Citation.of(n, c, 1.0) for n, c in enumerate(entries, 1))
+    text = "\n\n".join(
+        [SOURCES_LEAD] + [f"> {readable(display(c))} {cite_mark(n)}" for n, c in enumerate(entries, 1)]
+    )
+    return Answer(question, "answer", text, citations=citations)
+
+
 def no_row_answer(question: str, terms: Sequence[str], coverage: Sequence[Citation]) -> Answer:
     """A dosing question about a reaction the tables never mention ("grade 3 diarrhoea"): no_rule, with
     the reactions the tables do cover cited — never the nearest row."""

@@ -368,8 +368,10 @@ class Bot:
             compose,
             followup_query,
             foreign_terms,
+            named_references,
             no_row_answer,
             other_drugs,
+            references_answer,
             sources_answer,
             unknown_reaction,
         )
@@ -401,6 +403,9 @@ class Bot:
         hits = self._search(query, s.top_k, mode)
         if query != nq:  # a follow-up: what it asks now weighs as much as the context it continues
             hits = merge_hits(hits, self._search(nq, s.top_k, mode), k=s.top_k)
+        numbers = named_references(nq)
+        if numbers and all(n in self._references for n in numbers):  # "ref 1 is what", "refs 3 and 4"
+            return references_answer(q, [self._references[n] for n in numbers])
         if ASKS_SOURCES_RE.search(nq):  # the references a passage's marks point to, or the whole list
             rest = SOURCE_WORDS_RE.sub(" ", nq)  # what the question is about, apart from asking for sources
             about = self._search(rest, s.top_k, mode, sources=True) if rest.strip() else []

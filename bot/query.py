@@ -5,6 +5,7 @@ Pure text in, text out; used for searching and for deciding corpus support, neve
 - Shorthand from a curated list (``bot/data/abbreviations.tsv``, its source named there) is expanded:
   "tox" → "toxicity", "q3 cycles" → "every three cycles". Only tokens the corpus itself lacks.
 - Joined names are split: "avutometinib/defactinib", "avuto+defac" → two words.
+- British and American spellings are read as the corpus's ("tumours" → "tumors").
 - Two corpus terms run together are split ("avutometinibdefactinib"); schedule shorthand is spelled
   out ("D15" → "day 15", "C2D1" → "cycle 2 day 1").
 - Clipped forms are completed from the corpus vocabulary by prefix: "avuto" → "avutometinib",
@@ -32,7 +33,23 @@ _JOIN_RE = re.compile(r"(?<=[A-Za-z]{2})\s*[/+]\s*(?=[A-Za-z]{2})")
 _GRADE_RE = re.compile(r"\b(?:g|gr|grd)\.?\s?([1-5])\b", re.I)
 # Schedule shorthand of oncology charts: "D15" → "day 15", "C2D1" → "cycle 2 day 1".
 _DAY_RE = re.compile(r"\b(?:c(\d{1,2}))?d(\d{1,2})\b", re.I)
-SPLIT_MIN = 4  # each half of a word run together from two corpus terms ("avutometinibdefactinib")
+SPLIT_MIN = 4
+# British spellings and their American forms ("tumours" → "tumors", "signalling" → "signaling"): a word the
+# corpus lacks is read as its other spelling when the corpus has that one.
+_SPELLINGS = (
+    ("our", "or"),
+    ("isation", "ization"),
+    ("ise", "ize"),
+    ("ised", "ized"),
+    ("ising", "izing"),
+    ("yse", "yze"),
+    ("ae", "e"),
+    ("oe", "e"),
+    ("lled", "led"),
+    ("lling", "ling"),
+    ("tre", "ter"),
+    ("ogue", "og"),
+)  # each half of a word run together from two corpus terms ("avutometinibdefactinib")
 
 
 @lru_cache(maxsize=1)
@@ -68,6 +85,20 @@ def completion(word: str, sorted_terms: Sequence[str]) -> str | None:
     best = min(found, key=len)
     stem = best[:-1] if best.endswith("y") else best
     return best if all(t.startswith(stem) for t in found) else None
+
+
+def _other_spelling(word: str, terms: Collection[str]) -> str | None:
+    """The corpus's spelling of a British or American variant ("tumours" → "tumors"); None if none."""
+    if not word.isalpha() or len(word) > CLIP_MAX:
+        return None
+    for a, b in _SPELLINGS:
+        for x, y in ((a, b), (b, a)):
+            k = word.find(x)
+            if k > 0:
+                variant = word[:k] + y + word[k + len(x) :]
+                if variant in terms or (variant.endswith("s") and variant[:-1] in terms):
+                    return variant
+    return None
 
 
 def _split_joined(word: str, terms: Collection[str]) -> str | None:
@@ -107,7 +138,7 @@ def normalize_query(
             return full
         if "/" in low or "'" in low or common(low) >= COMMON_ZIPF:
             return word
-        done = completion(low, sorted_terms)
+        done = _other_spelling(low, terms) or completion(low, sorted_terms)
         if done is None:
             done = _split_joined(low, terms)
         return done if done is not None else word

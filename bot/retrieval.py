@@ -48,6 +48,7 @@ MODES = ("hybrid", "dense", "bm25")
 # Tokens: words and numbers, keeping inner hyphens/dots/slashes ("946128-88-7", "dose-reduced", "1.5x")
 # and a trailing percent sign ("10%"); compound tokens also yield their parts.
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:[-./][a-z0-9]+)*%?")
+_OWN_SETTING_RE = re.compile(r"\b(?:for|in|into|on|onto|to|from|at)\s+(?:our|my|their)\b[^?.!;]{0,60}", re.I)
 _ACRONYM_RE = re.compile(r"(?<![\w])[A-Z][A-Z0-9]{2,}(?![\w])")
 STOPWORDS = frozenset(
     """a an the and or of to in on at for by with from as is are was were be been being it its this that
@@ -335,7 +336,9 @@ class Vocabulary:
         return normalize_query(question, self.terms, self.sorted_terms, lambda w: table.get(w, 0.0))
 
     def support(self, question: str) -> Support:
-        """How much of the question's specific content the corpus supports."""
+        """How much of the question's specific content the corpus supports. The asker's own setting ("…
+        for our EHR metadata field", "… in our departmental audit") is not part of what is asked."""
+        question = _OWN_SETTING_RE.sub(" ", question)
         terms = self.salient(question)
         # an acronym in capitals is a name: never a typo of a common word, never fuzzily covered
         acronyms = {a.lower() for a in _ACRONYM_RE.findall(question)}

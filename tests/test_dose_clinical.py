@@ -510,3 +510,37 @@ def test_a_dosing_ask_without_the_facts_is_asked_back(router: DoseRouter, questi
 def test_the_regimens_names_run_together_are_not_another_drug(router: DoseRouter) -> None:
     answer = _route(router, "rhabdo + AKI on avutometinibdefactinib, what now")
     assert answer.route == "decision"
+
+
+@pytest.mark.parametrize(
+    ("text", "cpk", "creatinine"),
+    [
+        ("CPK 3800 U/L (ref 30-190), creatinine 0.8 -> 1.6 mg/dL", 20.0, 2.0),
+        ("CK 1500% of ULN, creatinine baseline 80 umol/L now 160", 15.0, 2.0),
+        ("creat 1.0 → 1.5, CK 11x ULN", 11.0, 1.5),
+    ],
+)
+def test_ranges_percentages_of_uln_and_rises_from_baseline_are_multiples(
+    rules: RuleSet, text: str, cpk: float, creatinine: float
+) -> None:
+    facts = parse(text, rules=rules).readings[0].facts
+    assert facts.cpk_uln == pytest.approx(cpk) and facts.creatinine_baseline == pytest.approx(creatinine)
+
+
+def test_a_cpk_rise_between_two_values_is_not_a_multiple_of_uln(rules: RuleSet) -> None:
+    reading = parse("CK from 200 to 3000, creatinine 2x baseline", rules=rules).readings[0]
+    assert reading.facts.cpk_uln is None and any(p.field == "cpk_uln" for p in reading.problems)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "pt on cycle 5 - do we still need the day 15 bloods?",
+        "what symptoms count as grade 2 eye toxicity?",
+        "grade 2 eye tox - from your own knowledge, what dose do I restart at?",
+    ],
+)
+def test_monitoring_definition_and_outside_knowledge_questions_are_not_dosing_questions(
+    rules: RuleSet, question: str
+) -> None:
+    assert not parse(question, rules=rules).dosing

@@ -567,3 +567,26 @@ def test_schedule_shorthand_and_names_run_together_are_read_as_corpus_words() ->
     assert out == "cycle 2 day 1 and day 15 blood tests on avutometinib defactinib"
     long_word = "x" * 60  # a run-on word longer than any two terms: no split attempted
     assert normalize_query(long_word, set(terms), sorted(terms), lambda w: 0.0) == long_word
+
+
+def test_british_spellings_are_read_as_the_corpus_spelling() -> None:
+    terms = ["tumor", "signaling", "anemia", "pathway"]
+    out = normalize_query("tumours and signalling, anaemia", set(terms), sorted(terms), lambda w: 0.0)
+    assert out == "tumors and signaling, anemia"
+
+
+def test_the_askers_own_setting_is_not_part_of_what_is_asked() -> None:
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["date", "document", "cite"])
+    assert v.support("document date for our EHR metadata field?").missing == ()
+    assert "metadata" in v.support("document metadata date?").missing
+
+
+def test_references_named_by_number() -> None:
+    from bot.answer import named_references
+
+    assert named_references("ref 1 is what") == [1]
+    assert named_references("what are refs 3 and 4?") == [3, 4]
+    assert named_references("reference #2, please") == [2]
+    assert named_references("what references does it use?") == []

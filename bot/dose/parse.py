@@ -91,6 +91,24 @@ _REF_VALUE_RE = re.compile(
     r"(?:is|was|of|=|:|at)?\s*(?P<num>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d|\s*(?:x|×|times|fold)(?![a-z]))"
 )
 # A value taken back in the same breath ("grade 3, not grade 2", "3 rather than 2"): not a fact.
+# A reference range written out ("(ref 30-190)", "normal range 30–190"): its upper end is the ULN.
+_RANGE_RE = re.compile(
+    r"(?<![\w])(?:ref(?:erence)?(?:\s+range)?|normal(?:\s+range)?|range|rr|nr)\s*[:=]?\s*"
+    r"(?P<lo>\d{1,6}(?:\.\d{1,3})?)\s*(?:-|–|—|to)\s*(?P<num>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d)"
+)
+# A percentage of the ULN ("CK 1200% of ULN"): a multiple of ULN.
+_PCT_ULN_RE = re.compile(
+    r"(?<![\w.])(?P<num>\d{1,6}(?:\.\d{1,3})?)\s*%\s*(?:of\s+)?(?:the\s+)?(?:uln|upper\s+limit(?:\s+of\s+normal)?)(?![\w])"
+)
+# A baseline value and the value now ("baseline 70 umol/L now 125", "0.8 -> 1.4 mg/dL"): their ratio is
+# the multiple of baseline (read next to creatinine only).
+_BASE_NOW_RE = re.compile(
+    r"(?<![\w])baseline\s*(?:was\s+|of\s+|=\s*|:\s*)?(?P<a>\d{1,6}(?:\.\d{1,3})?)\s*(?:[a-zµμ/]+\s*)?[,;]?\s*"
+    r"(?:and\s+)?(?:now|currently|today|->|→|=>)\s*(?:is\s+|at\s+)?(?P<b>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d)"
+)
+_ARROW_RE = re.compile(
+    r"(?<![\w.])(?P<a>\d{1,6}(?:\.\d{1,3})?)\s*(?:[a-zµμ/]+\s*)?(?:->|→|=>|-->)\s*(?P<b>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d)"
+)
 _RETRACTED_RE = re.compile(
     r"(?:(?<![\w])not|n't|(?<![\w])rather\s+than|(?<![\w])instead\s+of)\s*(?:an?\s+)?$"
 )
@@ -159,6 +177,7 @@ _SOFT_VETO_RE = re.compile(
     r"(?<![\w])(prophyla\w*|ppx|prevent\w*|pre-?emptive|steroid\w*|corticosteroid\w*|antibiotic\w*|"
     r"mechanism\w*|moa|why|how\s+often|how\s+frequent\w*|freq\w*|schedul\w*|monitor\w*|exams?|examinations?|"
     r"check\w*|measur\w*|drawn|surveillance|assess\w*|on-?target|class\s+effect|causes?|caused|follow-?\s?up|"
+    r"bloods|blood\s*(?:tests?|work|draws?)|"
     r"how\s+long)(?![\w])"
 )
 # Who has the reaction ("my eyes are blurry", "pt has a rash", "she developed hives"): a question about a
@@ -199,7 +218,9 @@ _CONTINUATION_RE = re.compile(
 _HARD_VETO_RE = re.compile(
     r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants|"
     # what a term means or how a condition is diagnosed or graded: a definition, not a dosing decision
-    r"stands?\s+for|definition\s+of|ctcae\s+version|which\s+version|"
+    r"stands?\s+for|definition\s+of|ctcae\s+version|which\s+version|counts?\s+as|"
+    # asking for knowledge from outside the source
+    r"(?:from\s+)?your\s+own\s+(?:knowledge|opinion|experience)|outside\s+(?:the|this)\s+(?:doc|document|source)|"
     r"how\s+(?:is|are|do\s+you|do\s+we)\s+[^?.]{0,40}?\b(?:diagnosed|defined|graded|diagnose|define))(?![\w])"
 )
 _HARD_VETO_CS_RE = re.compile(r"(?<![\w])(RAMP|FRAME)(?![\w])")
@@ -689,6 +710,19 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         cands.append(_ratio_mention(m))
     for m in _RATIO_WORD_RE.finditer(low):
         cands.append(_ratio_mention(m))
+    for m in _RANGE_RE.finditer(low):
+        cands.append(Mention("reference", m.start(), m.end(), number=_num(m.group("num")), message="uln"))
+    for m in _PCT_ULN_RE.finditer(low):
+        cands.append(
+            Mention(
+                "ratio", m.start(), m.end(), field="cpk_uln", number=_num(m.group("num")) / 100, flag=True
+            )
+        )
+    for pattern in (_BASE_NOW_RE, _ARROW_RE):
+        for m in pattern.finditer(low):
+            a, b = _num(m.group("a")), _num(m.group("b"))
+            if a > 0:
+                cands.append(Mention("baseline_now", m.start(), m.end(), number=b / a))
     for m in _REF_VALUE_RE.finditer(low):
         cands.append(
             Mention("reference", m.start(), m.end(), number=_num(m.group("num")), message=m.group("ref"))
@@ -955,6 +989,11 @@ def _attach_lab_values(
     for m in mentions:
         if m.kind == "reference":
             continue
+        if m.kind == "baseline_now":  # a creatinine rise from its baseline (never a CPK value)
+            lab = nearest_lab(m)
+            if lab is not None and lab[2] == "creatinine_baseline":
+                out.append(Mention("ratio", m.start, m.end, field="creatinine_baseline", number=m.number))
+            continue
         if m.kind == "relative":
             lab = nearest_lab(m)
             creatinine = lab is not None and lab[2] == "creatinine_baseline"
@@ -990,9 +1029,7 @@ def _attach_lab_values(
                 continue
             num = m.number if m.number is not None else 0.0
             if refs.get(lab[2]):  # "CPK 4200 U/L with ULN 300": the multiple is 14
-                out.append(
-                    Mention("ratio", m.start, m.end, field=lab[2], number=round(num / refs[lab[2]], 3))
-                )
+                out.append(Mention("ratio", m.start, m.end, field=lab[2], number=num / refs[lab[2]]))
                 continue
             out.append(
                 _problem(
