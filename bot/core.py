@@ -412,7 +412,13 @@ class Bot:
             sourced = sources_answer(q, about, self._references, self.searcher.is_bibliography)
             if sourced is not None:
                 return sourced
-        stated = self.searcher.passage_support(vocabulary.salient(query), hits[0]) if hits else 0.0
+        # what the best passage states of the question, apart from the regimen's names (every passage is
+        # about them: stating them is no evidence that the passage answers what is asked)
+        regimen = (
+            set(self.dose.rules.regimen) if self.dose is not None and self.dose.rules is not None else set()
+        )
+        asked = [t for t in vocabulary.salient(query) if t not in regimen]
+        stated = self.searcher.passage_support(asked, hits[0]) if hits else 0.0
         return compose(q, hits, support, self.thresholds, stated)
 
     @functools.cached_property

@@ -101,6 +101,17 @@ def _other_spelling(word: str, terms: Collection[str]) -> str | None:
     return None
 
 
+def _hyphenated(word: str, terms: Collection[str]) -> str | None:
+    """A name the corpus writes with a hyphen, typed without one ("ramp201" → "ramp-201")."""
+    m = _LETTERS_DIGITS_RE.fullmatch(word)
+    if m and f"{m.group(1)}-{m.group(2)}" in terms:
+        return f"{m.group(1)}-{m.group(2)}"
+    return None
+
+
+_LETTERS_DIGITS_RE = re.compile(r"([a-z]{2,12})(\d{1,6})")
+
+
 def _split_joined(word: str, terms: Collection[str]) -> str | None:
     """Two corpus terms run together ("avutometinibdefactinib" → "avutometinib defactinib"); None when no
     single split point gives two terms of at least :data:`SPLIT_MIN` letters. At most ``len(word)`` set
@@ -138,7 +149,7 @@ def normalize_query(
             return full
         if "/" in low or "'" in low or common(low) >= COMMON_ZIPF:
             return word
-        done = _other_spelling(low, terms) or completion(low, sorted_terms)
+        done = _other_spelling(low, terms) or _hyphenated(low, terms) or completion(low, sorted_terms)
         if done is None:
             done = _split_joined(low, terms)
         return done if done is not None else word

@@ -438,9 +438,7 @@ def without_subject(question: str, names: Sequence[str], vocabulary: Vocabulary)
     toxicity with avutometinib/defactinib?" → "… skin toxicity with ?"): every passage is about them, so
     they only pull the vector towards passages that repeat them. Kept when too little would remain
     ("How does avutometinib work?"). Linear in the question."""
-    if not names or any(
-        "mechanism" in words for pattern, words in question_types() if pattern.search(question)
-    ):
+    if not names or asks_about_the_drug(question):
         return question  # no names, or a question about the drugs themselves ("how does it work?")
     alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
     joined = rf"(?<![\w])(?:{alt})(?:\s*(?:/|\+|&|and|plus|with)\s*(?:{alt}))*(?![\w])"
@@ -690,15 +688,26 @@ TYPE_BONUS = 0.2  # a passage under a heading of the kind a question's type asks
 @lru_cache(maxsize=1)
 def question_types() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
     """(question pattern, heading words) from ``bot/data/question_types.txt``."""
+    return tuple((pattern, words) for _name, pattern, words in _question_type_lines())
+
+
+def asks_about_the_drug(question: str) -> bool:
+    """A question about the drugs themselves ("how does it work?", "drug class?")."""
+    return any(name == "about-the-drug" and p.search(question) for name, p, _w in _question_type_lines())
+
+
+@lru_cache(maxsize=1)
+def _question_type_lines() -> tuple[tuple[str, re.Pattern[str], frozenset[str]], ...]:
+    """(name, question pattern, heading words): the "name: pattern : words" lines of the data file."""
     text = resources.files("bot").joinpath("data/question_types.txt").read_text(encoding="utf-8")
     out = []
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        pattern, _, words = line.rpartition(" : ")
-        out.append(
-            (re.compile(pattern.strip(), re.I), frozenset(_stem(w.strip().lower()) for w in words.split(",")))
-        )
+        name, _, rest = line.partition(": ")
+        pattern, _, words = rest.rpartition(" : ")
+        heading_words = frozenset(_stem(w.strip().lower()) for w in words.split(","))
+        out.append((name.strip(), re.compile(pattern.strip(), re.I), heading_words))
     return tuple(out)
 
 

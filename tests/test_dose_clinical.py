@@ -544,3 +544,19 @@ def test_monitoring_definition_and_outside_knowledge_questions_are_not_dosing_qu
     rules: RuleSet, question: str
 ) -> None:
     assert not parse(question, rules=rules).dosing
+
+
+def test_thousands_separators_and_a_named_baseline_creatinine(rules: RuleSet) -> None:
+    facts = parse(
+        "CK 4,000 U/L (ref 40-200), creatinine 150 umol/L, baseline creatinine was 100", rules=rules
+    )
+    assert facts.readings[0].facts.cpk_uln == 20.0
+    assert facts.readings[0].facts.creatinine_baseline == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize(
+    "unknown", ["haven't assessed symptoms yet", "symptoms unknown", "not sure about symptoms"]
+)
+def test_symptoms_not_known_yet_are_asked_back_not_assumed(router: DoseRouter, unknown: str) -> None:
+    answer = _route(router, f"grade 3 hepatotoxicity, {unknown} - which row?")
+    assert answer.route == "clarify"

@@ -87,7 +87,8 @@ _RATIO_WORD_RE = re.compile(
 # A reference value written out ("ULN 300", "upper limit of normal is 170", "baseline 0.9"): with a value
 # in units of the same lab ("CPK 4200 U/L") it gives the multiple the source's criteria use.
 _REF_VALUE_RE = re.compile(
-    r"(?<![\w])(?P<ref>uln|upper\s+limits?(?:\s+of\s+normal)?|baseline|b/l)\s*(?:value\s+)?"
+    r"(?<![\w])(?P<ref>uln|upper\s+limits?(?:\s+of\s+normal)?|baseline|b/l)"
+    r"(?:\s+(?:serum\s+)?(?:creatinine|creat|cr|scr))?\s*(?:value\s+)?"
     r"(?:is|was|of|=|:|at)?\s*(?P<num>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d|\s*(?:x|×|times|fold)(?![a-z]))"
 )
 # A value taken back in the same breath ("grade 3, not grade 2", "3 rather than 2"): not a fact.
@@ -596,7 +597,18 @@ def _num(token: str) -> float:
         return float(_NUMWORDS[token])
     if token in _ROMAN:
         return float(_ROMAN[token])
+    if _THOUSANDS_RE.fullmatch(token):  # "4,800 U/L": a thousands separator, not a decimal comma
+        return float(token.replace(",", ""))
     return float(token.replace(",", "."))
+
+
+_THOUSANDS_RE = re.compile(r"\d{1,3}(?:,\d{3})+")
+# A fact stated as not known yet ("haven't assessed symptoms yet", "symptoms unknown"): asked back,
+# never assumed either way.
+_UNKNOWN_STATE_RE = re.compile(
+    r"(?<![\w])(?:(?:haven'?t|have\s+not|hasn'?t|has\s+not|not\s+yet|not\s+been|yet\s+to\s+be|still\s+to\s+be)"
+    r"\s+(?:been\s+|yet\s+)?(?:assessed|checked|evaluated|examined|asked|known|sure)|unknown|not\s+sure|unsure|unclear)(?![\w])"
+)
 
 
 def _clause_bounds(low: str) -> list[int]:
@@ -785,6 +797,29 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
             )
         )
 
+    # symptoms stated as not known yet ("haven't assessed symptoms yet"): a question back, not a fact
+    if _UNKNOWN_STATE_RE.search(low):
+        kept: list[Mention] = []
+        for mn in cands:
+            if (
+                mn.kind == "symptom"
+                and mn.message == "generic"
+                and _UNKNOWN_STATE_RE.search(
+                    low, _clause_start(bounds, mn.start), _clause_end(bounds, mn.end, len(low))
+                )
+            ):
+                kept.append(
+                    Mention(
+                        "problem",
+                        mn.start,
+                        mn.end,
+                        field="symptomatic",
+                        message="Whether it is symptomatic is not known yet; the source's rows depend on it.",
+                    )
+                )
+            else:
+                kept.append(mn)
+        cands = kept
     resolved = _resolve(cands)
     mentions: list[Mention] = []
     neutral: list[bool] = []  # per mention: neither negated nor affirmed by a cue of its own
