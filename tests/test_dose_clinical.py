@@ -560,3 +560,18 @@ def test_thousands_separators_and_a_named_baseline_creatinine(rules: RuleSet) ->
 def test_symptoms_not_known_yet_are_asked_back_not_assumed(router: DoseRouter, unknown: str) -> None:
     answer = _route(router, f"grade 3 hepatotoxicity, {unknown} - which row?")
     assert answer.route == "clarify"
+
+
+def test_a_misspelt_name_of_the_regimen_is_not_another_drug(router: DoseRouter) -> None:
+    answer = _route(router, "grade 4 eye problem from the avutomatinib pill, must I stop?")
+    assert answer.route == "decision"
+    assert router.route("grade 3 rash on trametinib, hold?") is None  # another drug: not our tables
+
+
+def test_a_value_at_baseline_and_today_and_an_age_framed_patient(rules: RuleSet, router: DoseRouter) -> None:
+    facts = parse("CK 20x ULN, creatinine 0.8 mg/dL at baseline and 1.2 today", rules=rules).readings[0].facts
+    assert facts.creatinine_baseline == pytest.approx(1.5)
+    answer = _route(
+        router, "what's the recommended action?", ("59yo on avuto/defac, new rash on chest and back",)
+    )
+    assert answer.route == "clarify"

@@ -107,6 +107,10 @@ _BASE_NOW_RE = re.compile(
     r"(?<![\w])baseline\s*(?:was\s+|of\s+|=\s*|:\s*)?(?P<a>\d{1,6}(?:\.\d{1,3})?)\s*(?:[a-zµμ/]+\s*)?[,;]?\s*"
     r"(?:and\s+)?(?:now|currently|today|->|→|=>)\s*(?:is\s+|at\s+)?(?P<b>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d)"
 )
+_AT_BASELINE_RE = re.compile(
+    r"(?<![\w.])(?P<a>\d{1,6}(?:\.\d{1,3})?)\s*(?:[a-zµμ/]+\s*)?(?:at|was)\s+baseline\s*(?:,|;|and)?\s*(?:now\s+|today\s+)?"
+    r"(?:is\s+)?(?P<b>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d)"
+)
 _ARROW_RE = re.compile(
     r"(?<![\w.])(?P<a>\d{1,6}(?:\.\d{1,3})?)\s*(?:[a-zµμ/]+\s*)?(?:->|→|=>|-->)\s*(?P<b>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d)"
 )
@@ -178,7 +182,7 @@ _SOFT_VETO_RE = re.compile(
     r"(?<![\w])(prophyla\w*|ppx|prevent\w*|pre-?emptive|steroid\w*|corticosteroid\w*|antibiotic\w*|"
     r"mechanism\w*|moa|why|how\s+often|how\s+frequent\w*|freq\w*|schedul\w*|monitor\w*|exams?|examinations?|"
     r"check\w*|measur\w*|drawn|surveillance|assess\w*|on-?target|class\s+effect|causes?|caused|follow-?\s?up|"
-    r"bloods|blood\s*(?:tests?|work|draws?)|"
+    r"bloods|blood\s*(?:tests?|work|draws?)|(?:do|did)\s+(?:i|we)\s+(?:still\s+)?need\s+(?:the|a|to)|"
     r"how\s+long)(?![\w])"
 )
 # Who has the reaction ("my eyes are blurry", "pt has a rash", "she developed hives"): a question about a
@@ -195,6 +199,7 @@ _PATIENT_RE = re.compile(
     # a relative's or a specific patient's case ("my dad's liver tests", "for this patient")
     r"(?:my|our)\s+(?:mum|mom|mother|dad|father|husband|wife|partner|son|daughter|brother|sister|friend)(?:'s)?|"
     r"(?:this|my|our)\s+(?:patient|pt)|"
+    r"\d{1,3}\s*(?:yo|y/o|y\.o\.|yr\s+old|years?\s+old|year-old)|"
     # a yes/no question about acting on the regimen now ("should we stop avutometinib?"): one patient's case
     r"^\W*(?:should|can|must|do)\s+(?:i|we)\s+(?:stop|hold|reduce|pause|interrupt|continue|restart|resume|"
     r"discontinue|withhold)|"
@@ -607,7 +612,8 @@ _THOUSANDS_RE = re.compile(r"\d{1,3}(?:,\d{3})+")
 # never assumed either way.
 _UNKNOWN_STATE_RE = re.compile(
     r"(?<![\w])(?:(?:haven'?t|have\s+not|hasn'?t|has\s+not|not\s+yet|not\s+been|yet\s+to\s+be|still\s+to\s+be)"
-    r"\s+(?:been\s+|yet\s+)?(?:assessed|checked|evaluated|examined|asked|known|sure)|unknown|not\s+sure|unsure|unclear)(?![\w])"
+    r"\s+(?:been\s+|yet\s+)?(?:assessed|checked|evaluated|examined|asked|known|sure)|unknown|not\s+sure|unsure|unclear|"
+    r"(?:don'?t|do\s+not|doesn'?t|does\s+not)\s+know\s+(?:if|whether))(?![\w])"
 )
 
 
@@ -730,7 +736,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
                 "ratio", m.start(), m.end(), field="cpk_uln", number=_num(m.group("num")) / 100, flag=True
             )
         )
-    for pattern in (_BASE_NOW_RE, _ARROW_RE):
+    for pattern in (_BASE_NOW_RE, _AT_BASELINE_RE, _ARROW_RE):
         for m in pattern.finditer(low):
             a, b = _num(m.group("a")), _num(m.group("b"))
             if a > 0:
@@ -926,10 +932,19 @@ def _run_together(own: frozenset[str]) -> re.Pattern[str]:
     return re.compile("(?:" + "|".join(re.escape(d) for d in sorted(own, key=len, reverse=True)) + ")+")
 
 
+def _misspelt_own(word: str, own: frozenset[str]) -> bool:
+    """A misspelling of one of the regimen's names ("avutomatinib"): two edits at most, same first letter."""
+    from bot.textdist import osa_distance
+
+    return any(
+        abs(len(word) - len(d)) <= 2 and word[0] == d[0] and osa_distance(word, d, 2) <= 2 for d in own
+    )
+
+
 def _foreign_drug(low: str, own: frozenset[str]) -> bool:
     joined = _run_together(own) if own else None
     for w in re.findall(r"[a-z]{5,}", low):
-        if w in own or (joined is not None and joined.fullmatch(w)):
+        if w in own or (joined is not None and joined.fullmatch(w)) or _misspelt_own(w, own):
             continue
         if w in _DRUG_NAMES or (len(w) >= 7 and _DRUG_STEM_RE.search(w)):
             return True
