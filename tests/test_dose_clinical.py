@@ -575,3 +575,19 @@ def test_a_value_at_baseline_and_today_and_an_age_framed_patient(rules: RuleSet,
         router, "what's the recommended action?", ("59yo on avuto/defac, new rash on chest and back",)
     )
     assert answer.route == "clarify"
+
+
+@pytest.mark.parametrize(
+    "also", ["she now also has grade 1 ocular toxicity", "grade 1 eye tox as well - plan for both?"]
+)
+def test_a_reaction_added_in_a_follow_up_is_decided_with_the_earlier_one(
+    router: DoseRouter, also: str
+) -> None:
+    answer = _route(router, also, ("pt has grade 3 rash on avuto/defac",))
+    assert answer.route == "decision"
+    assert sorted(d.action for d in answer.decisions) == sorted(
+        [
+            "Continue at same dose; monitor.",
+            "Withhold until Grade ≤ 1 , then resume at reduced dose or consider discontinuation.",
+        ]
+    )

@@ -114,6 +114,8 @@ _AT_BASELINE_RE = re.compile(
 _ARROW_RE = re.compile(
     r"(?<![\w.])(?P<a>\d{1,6}(?:\.\d{1,3})?)\s*(?:[a-zµμ/]+\s*)?(?:->|→|=>|-->)\s*(?P<b>\d{1,6}(?:\.\d{1,3})?)(?![\w%×]|\.\d)"
 )
+# A follow-up that adds a reaction to the earlier ones ("also", "both", "as well"): all are decided.
+_ALSO_RE = re.compile(r"(?<![\w])(?:also|as\s+well|in\s+addition|additionally|both|too)(?![\w])", re.I)
 _RETRACTED_RE = re.compile(
     r"(?:(?<![\w])not|n't|(?<![\w])rather\s+than|(?<![\w])instead\s+of)\s*(?:an?\s+)?$"
 )
@@ -1406,7 +1408,13 @@ def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = No
                 inherited = tuple(f for f in merged.known() if f != "reaction" and f not in facts.known())
                 readings.append(Reading(merged, inherited, probs))
             state.pending = Facts()
-            state.last = turn.reactions
+            if _ALSO_RE.search(text) and state.last:
+                # "she now also has grade 1 ocular toxicity — the plan for both?": the earlier reactions stay
+                kept = tuple(r for r in state.last if r not in turn.reactions and r in state.facts)
+                readings = [Reading(state.facts[r], state.facts[r].known()) for r in kept] + readings
+                state.last = kept + turn.reactions
+            else:
+                state.last = turn.reactions
             if turn.has_loose:
                 readings.append(Reading(turn.loose, (), turn.loose_problems))
         elif turn.has_loose:
