@@ -617,3 +617,24 @@ def test_other_adverse_events_their_treatment_and_the_system_prompt_are_uncovere
 
     v = Vocabulary(["retinopathy", "serous", "manage", "print"], content_phrases=frozenset())
     assert v.support(question.lower()).missing_topics, question
+
+
+def test_the_judgement_data_files_load_and_match_the_seed_corpus() -> None:
+    """signposts, question types, field and section question forms: every line parses, and on the seed
+    document they find what they are for."""
+    from pathlib import Path
+
+    from bot.retrieval import is_signpost, question_types, signpost_patterns
+    from bot.views import field_questions, section_forms, section_questions
+
+    assert signpost_patterns() and question_types() and field_questions() and section_questions()
+    seed = Path(__file__).resolve().parents[1] / "corpus" / "avutometinib_dose_modification.md"
+    chunks = Chunker().chunk(
+        Document("corpus/avutometinib_dose_modification.md", seed.read_text("utf-8"), "x")
+    )
+    signs = {c.text.split()[0] for c in chunks if is_signpost(c)}
+    assert {"Understanding", "The", "Real-world"} <= signs  # "The diagram below illustrates …"
+    keyed = {c.context.rsplit(" › ", 1)[-1] for c in chunks if c.kind == "field" and question_forms(c)[1:]}
+    assert {"Author", "Address", "Phone", "Email"} <= keyed
+    opened = {chunks[k].text.split()[0] for k in section_forms(chunks)}
+    assert {"Treatment", "The"} <= opened  # the opening paragraph and the disclaimer
