@@ -379,7 +379,9 @@ class Auditor:
             self._prune_lock.release()
 
     def feedback(self, since: str | None = None) -> Iterator[dict[str, Any]]:
-        """Feedback records as the old ``feedback.jsonl`` objects (with ``time`` and ``request_id``)."""
+        """Feedback records as the old ``feedback.jsonl`` objects (with ``time`` and ``request_id``); this
+        process's queued records are written first, so a reader sees what was just saved."""
+        self.flush(DRAIN_S)
         for r in self.store.records(since):
             if r.kind == "feedback":
                 yield {"time": r.at, "request_id": r.request_id, **r.data()}
