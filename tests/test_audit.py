@@ -287,6 +287,14 @@ def test_a_full_queue_makes_callers_wait_and_close_drains_it(project: Path, capl
     assert auditor.status()["failed"] == 1 and "audit record r4 not written" in caplog.text
 
 
+def test_a_queue_size_below_one_is_refused_naming_it(project: Path) -> None:
+    from bot.errors import FaqbotError
+
+    with pytest.raises(FaqbotError, match="FAQBOT_AUDIT_QUEUE=0 must be >= 1"):
+        Auditor.from_settings(Settings(root=project, audit_queue=0))
+    assert not (project / ".faqbot-data").exists()  # refused before anything was opened
+
+
 def test_audit_required_fails_the_request_instead(project: Path) -> None:
     bot = decide_bot(project, audit_required=True)
     bot.auditor = Auditor(BrokenStore(project / "b.sqlite3"), required=True)
