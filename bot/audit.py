@@ -6,13 +6,26 @@ caller is given, so every face (API, UI, CDS Hooks, MCP; the CLI with ``--audit`
 a Caller. :func:`verify` walks the chain and names the first edited, deleted or reordered record;
 :func:`export_lines` writes records as JSON lines or CSV; :meth:`Auditor.prune` applies the retention.
 
-Failure policy (``FAQBOT_AUDIT_REQUIRED``): by default a failed write is logged and counted (``/readyz``
-shows it) and the answer still goes out; with ``FAQBOT_AUDIT_REQUIRED=1`` it raises
-:class:`AuditWriteError` and the face answers 503 instead of answering unrecorded.
+Writing: records go through a bounded in-process queue to one writer thread, which appends everything
+queued since its last commit in one transaction (group commit), in queue order. By default
+(``FAQBOT_AUDIT_REQUIRED=0``) a caller only queues its record and returns: the answer does not wait for
+the database. With ``FAQBOT_AUDIT_REQUIRED=1`` the caller waits until its record is committed and raises
+:class:`AuditWriteError` (the face answers 503) when it cannot be. A full queue makes callers wait for room
+(nothing is dropped); :meth:`Auditor.flush` waits for the queue to drain, :meth:`Auditor.close` drains it
+and closes the store (``faqbot serve`` does on shutdown, and an exit hook does for other processes).
+
+What this guarantees, by default: every record of an answer is committed shortly after the answer left
+(one commit later), unless the process dies without an orderly stop (SIGKILL, OOM kill, crash) in between;
+then the records still queued are lost, and they are always the replica's most recent answers (the queue is
+FIFO and ``seq`` is assigned at commit, so the chain has no gap). A write that fails (store down) is logged
+with its request id and counted on ``/readyz``; the answer has gone out. With ``FAQBOT_AUDIT_REQUIRED=1`` no
+answer leaves before its record is committed.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import csv
 import hashlib
 import hmac
@@ -27,7 +40,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.audit_store import GENESIS, AuditRecord, AuditStore, AuditStoreError, open_store, seal
+from bot.audit_store import (
+    GENESIS,
+    MAX_BATCH,
+    AuditRecord,
+    AuditStore,
+    AuditStoreError,
+    Entry,
+    canonical,
+    open_store,
+    seal,
+)
 from bot.errors import FaqbotError
 from bot.records import Answer, Caller
 from bot.settings import Settings
@@ -38,6 +61,8 @@ REDACTIONS = ("full", "hashed", "dropped")
 EXPORT_FORMATS = ("jsonl", "csv")
 CSV_FIELDS = ("seq", "time", "kind", "request_id", "face", "user", "route", "latency_ms", "hash", "record")
 PRUNE_CHECK_S = 3600.0
+DRAIN_S = 30.0  # how long close() (an orderly shutdown) waits for the queue to drain
+CONFIRM_S = 60.0  # how long a caller with audit_required waits for its commit (store timeouts are shorter)
 
 
 class AuditWriteError(FaqbotError):
@@ -91,6 +116,7 @@ class AuditStats:
     last_error: str = ""
     last_failure: str = ""
     failing: int = 0  # failures since the last successful write
+    queued: int = 0  # records waiting for the writer
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +124,7 @@ class AuditStats:
             return {
                 "written": self.written,
                 "failed": self.failed,
+                "queued": self.queued,
                 "last_error": self.last_error,
                 "last_failure": self.last_failure,
             }
@@ -113,7 +140,10 @@ class Auditor:
         required: bool = False,
         retention_days: float = 0.0,
         hash_key: str = "",
+        queue_max: int = 10_000,
     ) -> None:
+        if queue_max < 1:
+            raise FaqbotError(f"FAQBOT_AUDIT_QUEUE={queue_max} must be >= 1")
         self.store = store
         self.redaction = redaction
         self.redact = redactor(redaction, hash_key)
@@ -122,6 +152,12 @@ class Auditor:
         self.stats = AuditStats()
         self._next_prune = 0.0
         self._prune_lock = threading.Lock()
+        self.queue_max = queue_max
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._cv = threading.Condition()
+        self._busy = False  # the writer holds a batch
+        self._writer: threading.Thread | None = None
+        self._closed = False
 
     @classmethod
     def from_settings(cls, s: Settings) -> Auditor:
@@ -129,8 +165,12 @@ class Auditor:
         if s.audit_retention_days < 0:
             raise FaqbotError(f"FAQBOT_AUDIT_RETENTION_DAYS={s.audit_retention_days} must be >= 0")
         redactor(s.audit_redaction)  # checked before anything is opened
+        if s.audit_queue < 1:
+            raise FaqbotError(f"FAQBOT_AUDIT_QUEUE={s.audit_queue} must be >= 1")
         store = open_store(s.database_url, s.resolve(s.data_dir))
-        return cls(store, s.audit_redaction, s.audit_required, s.audit_retention_days, s.audit_hash_key)
+        return cls(
+            store, s.audit_redaction, s.audit_required, s.audit_retention_days, s.audit_hash_key, s.audit_queue
+        )
 
     @property
     def ok(self) -> bool:
@@ -164,23 +204,99 @@ class Auditor:
 
     # ---- writing -------------------------------------------------------------------------------------
     def _append(self, kind: str, request_id: str, body: dict[str, Any]) -> AuditRecord | None:
-        try:
-            record = self.store.append(kind, request_id, body)
-        except AuditStoreError as exc:
-            with self.stats.lock:
-                self.stats.failed += 1
-                self.stats.failing += 1
-                self.stats.last_error = str(exc)
-                self.stats.last_failure = datetime.now(UTC).isoformat()
-            log.error("faqbot: audit record %s not written: %s", request_id or kind, exc)
-            if self.required:
-                raise AuditWriteError(f"the audit record could not be written: {exc}") from None
+        """Queue a record for the writer. Default: return None at once (failures are logged and counted by
+        the writer). ``required``: wait for the commit and return the record, or raise AuditWriteError."""
+        item = _Pending(Entry(kind, request_id, canonical(body)), threading.Event())
+        with self._cv:
+            if self._closed:
+                item.error = AuditStoreError("the audit trail is closed (the server is stopping)")
+                item.done.set()
+            else:
+                self._start_writer()
+                while len(self._queue) >= self.queue_max:  # back-pressure: wait for room, drop nothing
+                    self._cv.wait()
+                self._queue.append(item)
+                with self.stats.lock:
+                    self.stats.queued = len(self._queue)
+                self._cv.notify_all()
+        if item.done.is_set() and item.error is not None:  # closed: nothing will write it
+            self._failed([item], item.error)
+        if not self.required:
             return None
+        if not item.done.wait(CONFIRM_S):
+            raise AuditWriteError(f"the audit record was not confirmed within {CONFIRM_S:.0f} s")
+        if item.error is not None:
+            raise AuditWriteError(f"the audit record could not be written: {item.error}") from None
+        return item.record
+
+    def _start_writer(self) -> None:  # under self._cv
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._write_loop, name="faqbot-audit-writer", daemon=True)
+            self._writer.start()
+            atexit.register(self.flush, DRAIN_S)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue:
+                    if self._closed:
+                        return
+                    self._cv.wait()
+                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+                self._busy = True
+                with self.stats.lock:
+                    self.stats.queued = len(self._queue)
+                self._cv.notify_all()  # room for callers waiting on a full queue
+            try:
+                self._write(batch)
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """One transaction for the batch (group commit); every record gets its result."""
+        try:
+            records = self.store.append_many([p.entry for p in batch])
+        except Exception as exc:  # the writer must survive anything; the batch fails as a whole
+            error = exc if isinstance(exc, AuditStoreError) else AuditStoreError(f"audit write failed: {exc}")
+            self._failed(batch, error)
+            for p in batch:
+                p.error = error
+                p.done.set()
+            return
         with self.stats.lock:
-            self.stats.written += 1
+            self.stats.written += len(records)
             self.stats.failing = 0
-        self.maybe_prune()
-        return record
+        for p, r in zip(batch, records, strict=True):
+            p.record = r
+            p.done.set()
+        try:
+            self.maybe_prune()
+        except Exception:  # never let the retention stop the writer
+            log.exception("faqbot: audit retention pruning failed")
+
+    def _failed(self, batch: list[_Pending], exc: AuditStoreError) -> None:
+        with self.stats.lock:
+            self.stats.failed += len(batch)
+            self.stats.failing += len(batch)
+            self.stats.last_error = str(exc)
+            self.stats.last_failure = datetime.now(UTC).isoformat()
+        ids = ", ".join(p.entry.request_id or p.entry.kind for p in batch)
+        log.error("faqbot: audit record %s not written: %s", ids, exc)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued record has been written (or has failed); False if ``timeout`` ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            while self._queue or self._busy:
+                if self._writer is None or not self._writer.is_alive():
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
 
     def answer_body(
         self,
@@ -263,13 +379,41 @@ class Auditor:
             self._prune_lock.release()
 
     def feedback(self, since: str | None = None) -> Iterator[dict[str, Any]]:
-        """Feedback records as the old ``feedback.jsonl`` objects (with ``time`` and ``request_id``)."""
+        """Feedback records as the old ``feedback.jsonl`` objects (with ``time`` and ``request_id``); this
+        process's queued records are written first, so a reader sees what was just saved."""
+        self.flush(DRAIN_S)
         for r in self.store.records(since):
             if r.kind == "feedback":
                 yield {"time": r.at, "request_id": r.request_id, **r.data()}
 
-    def close(self) -> None:
+    def close(self, timeout: float = DRAIN_S) -> None:
+        """Drain the queue (up to ``timeout``), stop the writer and close the store. Records still queued
+        after the timeout are logged by request id and counted as failed."""
+        self.flush(timeout)
+        with self._cv:
+            self._closed = True
+            left = list(self._queue)
+            self._queue.clear()
+            self._cv.notify_all()
+        if left:
+            self._failed(left, AuditStoreError(f"not written before shutdown ({timeout:.0f} s drain)"))
+            for p in left:
+                p.error = AuditStoreError("not written before shutdown")
+                p.done.set()
+        if self._writer is not None:
+            self._writer.join(timeout=5)
+        atexit.unregister(self.flush)
         self.store.close()
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    """A queued record and, once written, its result."""
+
+    entry: Entry
+    done: threading.Event
+    record: AuditRecord | None = None
+    error: AuditStoreError | None = None
 
 
 # ---- verification -----------------------------------------------------------------------------------

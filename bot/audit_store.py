@@ -20,7 +20,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ ADVISORY_KEY = 0x6661_7162_6F74_0013  # "faqbot" + issue 13
 CONNECT_TIMEOUT_S = 3
 STATEMENT_TIMEOUT_MS = 5000
 RECONNECT_BACKOFF_S = 1.0
-MAX_BATCH = 256  # most records one group commit writes
+MAX_BATCH = 256  # most records one transaction writes (the auditor's writer batches up to this)
 
 
 class AuditStoreError(FaqbotError):
@@ -61,6 +61,15 @@ def seal(seq: int, at: str, kind: str, request_id: str, prev_hash: str, body: st
 def utc_now() -> str:
     """ISO 8601 UTC with microseconds; sorts as text in time order."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record to append: its kind, request id and canonical JSON body (sealed when appended)."""
+
+    kind: str
+    request_id: str
+    body: str  # canonical JSON (see :func:`canonical`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,10 @@ class AuditStore(Protocol):
     where: str  # printable location (a URL without its password, or a file path)
 
     def append(self, kind: str, request_id: str, body: dict[str, Any]) -> AuditRecord: ...
+
+    def append_many(self, entries: Sequence[Entry]) -> list[AuditRecord]:
+        """Append ``entries`` in order, in one transaction (all or none): the chain's next records."""
+        ...
 
     def records(self, since: str | None = None) -> Iterator[AuditRecord]:
         """Records in chain order (by seq); ``since``: those at or after this ISO time."""
@@ -184,19 +197,25 @@ class SQLiteStore:
         return record
 
     def append(self, kind: str, request_id: str, body: dict[str, Any]) -> AuditRecord:
-        text = canonical(body)
+        return self.append_many([Entry(kind, request_id, canonical(body))])[0]
+
+    def append_many(self, entries: Sequence[Entry]) -> list[AuditRecord]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    record = self._append(kind, request_id, text)
+                    records: list[AuditRecord] = []
+                    tail = None
+                    for e in entries:
+                        records.append(self._append(e.kind, e.request_id, e.body, tail))
+                        tail = (records[-1].seq, records[-1].hash)
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise AuditStoreError(f"cannot write to the audit store {self.path}: {exc}") from None
-        return record
+        return records
 
     def records(self, since: str | None = None) -> Iterator[AuditRecord]:
         # A separate connection: reading a long export does not hold the writers' lock.
@@ -259,26 +278,13 @@ class SQLiteStore:
 
 
 # ---- PostgreSQL -------------------------------------------------------------------------------------
-@dataclass
-class _Pending:
-    """An append waiting for its group commit."""
-
-    kind: str
-    request_id: str
-    body: str
-    done: bool = False
-    record: AuditRecord | None = None
-    error: AuditStoreError | None = None
-
-
 class PostgresStore:
     """Records in PostgreSQL (psycopg 3). One connection per store, used under a lock; appends take a
     transaction-level advisory lock, so every replica appends to the same chain in turn.
 
-    Group commit: appends that arrive while another is being written queue up, and the next writer writes
-    them all in one transaction (one lock, one WAL flush), up to MAX_BATCH. Each caller still returns
-    only once its own record is committed, so concurrency does not queue every request behind one flush
-    each. A connection lost mid-run is dropped and reopened on the next call (at most once per second
+    :meth:`append_many` writes a batch in one transaction (one lock, one WAL flush for the lot): the
+    :class:`~bot.audit.Auditor`'s writer thread hands it everything queued since its last commit (group
+    commit). A connection lost mid-run is dropped and reopened on the next call (at most once per second
     while it stays down).
     """
 
@@ -288,9 +294,6 @@ class PostgresStore:
         self.url = url
         self.where = redact_url(url)
         self._lock = threading.Lock()  # the connection
-        self._writer = threading.Lock()  # the one thread writing a batch
-        self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
         self._conn: Any = None
         self._failed_at = 0.0
         with self._lock:
@@ -369,48 +372,30 @@ class PostgresStore:
         return record
 
     def append(self, kind: str, request_id: str, body: dict[str, Any]) -> AuditRecord:
-        item = _Pending(kind, request_id, canonical(body))
-        with self._queue_lock:
-            self._queue.append(item)
-        with self._writer:
-            while not item.done:  # nobody wrote it while we waited: write what is queued, ours included
-                with self._queue_lock:
-                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                self._write(batch)
-        if item.error is not None:
-            raise item.error
-        assert item.record is not None
-        return item.record
+        return self.append_many([Entry(kind, request_id, canonical(body))])[0]
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def append_many(self, entries: Sequence[Entry]) -> list[AuditRecord]:
         def job(conn: Any) -> list[AuditRecord]:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
                 row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
                 records = []
-                for p in batch:
+                for e in entries:
                     seq += 1
                     at = utc_now()
-                    digest = seal(seq, at, p.kind, p.request_id, prev, p.body)
-                    records.append(AuditRecord(seq, at, p.kind, p.request_id, p.body, prev, digest))
+                    digest = seal(seq, at, e.kind, e.request_id, prev, e.body)
+                    records.append(AuditRecord(seq, at, e.kind, e.request_id, e.body, prev, digest))
                     prev = digest
                 with conn.cursor() as cur:
                     cur.executemany(
                         f"INSERT INTO audit_log ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        [(r.seq, r.at, r.kind, r.request_id, r.body, r.prev_hash, r.hash) for r in records],
+                        [r.row() for r in records],
                     )
             return records
 
-        try:
-            written: list[AuditRecord] = self._run("write to", job)
-        except Exception as exc:  # every waiter of the batch gets the error (and counts its failure)
-            error = exc if isinstance(exc, AuditStoreError) else AuditStoreError(f"audit write failed: {exc}")
-            for p in batch:
-                p.error, p.done = error, True
-            return
-        for p, r in zip(batch, written, strict=True):
-            p.record, p.done = r, True
+        written: list[AuditRecord] = self._run("write to", job)
+        return written
 
     def records(self, since: str | None = None) -> Iterator[AuditRecord]:
         # Its own connection and a server-side cursor: an export streams in batches, in constant memory,

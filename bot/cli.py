@@ -115,6 +115,14 @@ def cmd_ask(args: argparse.Namespace, out: TextIO, inp: TextIO) -> int:
     from bot.core import load_bot
 
     bot = load_bot(_settings(args))
+    try:
+        return _ask(bot, args, out, inp)
+    finally:
+        if bot.auditor is not None:  # --audit: write the queued records before exiting
+            bot.auditor.close()
+
+
+def _ask(bot: Any, args: argparse.Namespace, out: TextIO, inp: TextIO) -> int:
     if args.question == "-":
         status = 0
         for lineno, raw in enumerate(inp, 1):

@@ -317,8 +317,8 @@ class Bot:
     ) -> Answer:
         """Answer, decide, clarify or abstain. Raises QuestionError for empty/too long/non-text input.
 
-        With a ``caller`` (the face, user and request id) an audit record is appended before returning;
-        AuditWriteError when it cannot be and ``audit_required`` is on."""
+        With a ``caller`` (the face, user and request id) an audit record is queued for the auditor's writer
+        before returning (with ``audit_required``: committed, else AuditWriteError)."""
         started = time.perf_counter()
         self._require()
         s = self.settings

@@ -635,6 +635,10 @@ def create_app(
             finally:
                 if task is not None and not task.done():
                     task.cancel()
+                if auditor is not None:  # issue 13: an orderly stop first writes every queued audit record
+                    from bot.audit import DRAIN_S
+
+                    await asyncio.to_thread(auditor.flush, DRAIN_S)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -1082,6 +1086,8 @@ def cli_serve(args: argparse.Namespace) -> int:
     start_loading(bot, state, on_error=stop)
     print(f"faqbot: serving http://{s.host}:{s.port}{s.root_path}/ (loading the index)", flush=True)
     server.run()
+    if bot.auditor is not None:  # the lifespan drained the queue (on SIGTERM uvicorn re-raises it after)
+        bot.auditor.close()
     if state.error:
         raise FaqbotError(f"loading failed: {state.error}")
     return 0

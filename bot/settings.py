@@ -188,6 +188,15 @@ class Settings:
         "Threads one encode call uses (ONNX intra-op, torch's pool); 0 = the CPU count, at most 2.", 0
     )
 
+    # --- issue 13: audit write queue ---
+    audit_queue: int = _doc(
+        "Most audit records a process holds in memory for its writer thread, which commits them in "
+        "batches after the answers have gone out (unless FAQBOT_AUDIT_REQUIRED=1, where each answer waits "
+        "for its commit). When full, answers wait for room: nothing is dropped. A killed process loses "
+        "what is still queued (see docs/deployment.md); an orderly stop drains it.",
+        10_000,
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ

@@ -218,6 +218,17 @@ def wait_ready(base: str, proc: subprocess.Popen[str], seconds: float = 240) -> 
     raise AssertionError(f"{base} did not become ready")
 
 
+def wait_ui(base: str, seconds: float = 240) -> None:
+    """Wait until ``faqbot serve`` has mounted its UI (built in the background after /readyz is 200)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        r = httpx.get(base + "/readyz", timeout=5)
+        if r.status_code == 200 and r.json().get("ui"):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{base} did not mount its UI")
+
+
 def start_replica(root: Path, port: int, env: Mapping[str, str]) -> subprocess.Popen[str]:
     """``faqbot serve`` on 127.0.0.1:``port`` over ``root`` (its index as is: --no-rebuild)."""
     full = {**os.environ, "FAQBOT_ROOT": str(root), "FAQBOT_REBUILD": "0", "HF_HUB_OFFLINE": "1", **env}

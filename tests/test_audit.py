@@ -11,7 +11,9 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from bot.audit_store import (
     AuditRecord,
     AuditStore,
     AuditStoreError,
+    Entry,
     PostgresStore,
     SQLiteStore,
     open_store,
@@ -179,10 +182,10 @@ class BrokenStore(SQLiteStore):
         super().__init__(path)
         self.broken = True
 
-    def append(self, kind: str, request_id: str, body: dict[str, Any]) -> AuditRecord:
+    def append_many(self, entries: Sequence[Entry]) -> list[AuditRecord]:
         if self.broken:
             raise AuditStoreError("cannot write to the audit store: disk I/O error")
-        return super().append(kind, request_id, body)
+        return super().append_many(entries)
 
     def ping(self) -> None:
         if self.broken:
@@ -199,6 +202,7 @@ def test_a_failed_write_is_counted_and_the_answer_still_goes_out(project: Path, 
     bot.auditor = Auditor(broken)
     a = bot.decide(Facts(reaction="ocular", grade=3), caller=Caller("api", "alice", "r1"))
     assert a.route == "decision"
+    assert bot.auditor.flush(10)  # the answer went out before its record was tried
     status = bot.auditor.status()
     assert status["failed"] == 1 and status["written"] == 0 and not status["ok"]
     assert "disk I/O error" in status["last_error"]
@@ -207,7 +211,89 @@ def test_a_failed_write_is_counted_and_the_answer_still_goes_out(project: Path, 
     broken.broken = False  # the store is back: /readyz sees it at once, and writes resume
     assert bot.auditor.check()["ok"]
     bot.decide(Facts(reaction="ocular", grade=3), caller=Caller("api", "alice", "r2"))
+    assert bot.auditor.flush(10)
     assert [r.request_id for r in broken.records()] == ["r2"]
+
+
+class GatedStore(SQLiteStore):
+    """A store whose writes wait for ``gate`` (a slow database); counts the records of each transaction."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.batches: list[int] = []
+
+    def append_many(self, entries: Sequence[Entry]) -> list[AuditRecord]:
+        assert self.gate.wait(30)
+        self.batches.append(len(entries))
+        return super().append_many(entries)
+
+
+def test_answers_do_not_wait_for_the_audit_write_and_queued_records_share_a_commit(project: Path) -> None:
+    bot = decide_bot(project)
+    store = GatedStore(project / "g.sqlite3")
+    bot.auditor = Auditor(store)
+    for k in range(20):  # the store is stuck: answers go out anyway, their records queue
+        assert bot.decide(Facts(reaction="ocular", grade=3), caller=Caller("api", "a", f"r{k}")).route
+    status = bot.auditor.status()  # the writer holds the first batch, stuck; the rest wait in the queue
+    assert status["written"] == 0 and store.count() == 0
+    store.gate.set()
+    assert bot.auditor.flush(10)
+    rows = list(store.records())
+    assert [r.request_id for r in rows] == [f"r{k}" for k in range(20)]  # queue order
+    assert verify(rows).ok and sum(store.batches) == 20 and len(store.batches) <= 2  # group commit
+    assert bot.auditor.status() | {"written": 20, "failed": 0, "queued": 0} == bot.auditor.status()
+
+
+def test_audit_required_answers_only_after_the_commit(project: Path) -> None:
+    bot = decide_bot(project, audit_required=True)
+    store = GatedStore(project / "g.sqlite3")
+    bot.auditor = Auditor(store, required=True)
+    done = threading.Event()
+
+    def ask() -> None:
+        bot.decide(Facts(reaction="ocular", grade=3), caller=Caller("api", "a", "r1"))
+        done.set()
+
+    threading.Thread(target=ask, daemon=True).start()
+    assert not done.wait(0.5)  # the store has not committed: no answer yet
+    store.gate.set()
+    assert done.wait(10) and [r.request_id for r in store.records()] == ["r1"]
+
+
+def test_a_full_queue_makes_callers_wait_and_close_drains_it(project: Path, caplog: Any) -> None:
+    store = GatedStore(project / "g.sqlite3")
+    auditor = Auditor(store, queue_max=2)
+    returned: list[str] = []
+
+    def record(rid: str) -> None:
+        auditor.record_answer(Caller("api", "a", rid), {"route": "answer"})
+        returned.append(rid)
+
+    record("r0")
+    deadline = time.monotonic() + 10
+    while auditor.status()["queued"] and time.monotonic() < deadline:  # the writer holds r0
+        time.sleep(0.01)
+    record("r1")
+    record("r2")  # the queue (2) is full now
+    late = threading.Thread(target=record, args=("r3",), daemon=True)
+    late.start()
+    late.join(0.5)
+    assert late.is_alive() and returned == ["r0", "r1", "r2"]  # waits for room; nothing dropped
+    threading.Timer(0.3, store.gate.set).start()
+    auditor.close()  # an orderly stop: everything queued is written first
+    late.join(5)
+    assert [r.request_id for r in SQLiteStore(store.path).records()] == ["r0", "r1", "r2", "r3"]
+    auditor.record_answer(Caller("api", "a", "r4"), {"route": "answer"})  # after close: counted, not lost silently
+    assert auditor.status()["failed"] == 1 and "audit record r4 not written" in caplog.text
+
+
+def test_a_queue_size_below_one_is_refused_naming_it(project: Path) -> None:
+    from bot.errors import FaqbotError
+
+    with pytest.raises(FaqbotError, match="FAQBOT_AUDIT_QUEUE=0 must be >= 1"):
+        Auditor.from_settings(Settings(root=project, audit_queue=0))
+    assert not (project / ".faqbot-data").exists()  # refused before anything was opened
 
 
 def test_audit_required_fails_the_request_instead(project: Path) -> None:
@@ -223,7 +309,7 @@ def test_decide_with_a_caller_writes_one_full_record(project: Path) -> None:
     bot = decide_bot(project)
     a = bot.decide(Facts(reaction="ocular", grade=3), caller=Caller("api", "alice", "req-1"))
     bot.decide(Facts(reaction="ocular", grade=3))  # no caller: nothing written
-    assert bot.auditor is not None
+    assert bot.auditor is not None and bot.auditor.flush(10)
     rows = list(bot.auditor.store.records())
     assert len(rows) == 1 and rows[0].kind == "answer" and rows[0].request_id == "req-1"
     r = rows[0].data()
@@ -248,7 +334,7 @@ def test_decide_with_a_caller_writes_one_full_record(project: Path) -> None:
 def test_hashed_redaction_keeps_no_question_text(project: Path) -> None:
     bot = decide_bot(project, audit_redaction="hashed")
     bot.decide(Facts(reaction="ocular", grade=3), caller=Caller("api", "alice", "r"))
-    assert bot.auditor is not None
+    assert bot.auditor is not None and bot.auditor.flush(10)
     r = next(iter(bot.auditor.store.records())).data()
     assert r["question"].startswith("sha256:") and "answer" not in r and r["answer_sha256"]
     assert r["rule_ids"]
@@ -320,6 +406,7 @@ def test_cli_verify_export_prune_and_feedback_export(project: Path, monkeypatch:
     FeedbackLog(project / "unused.jsonl", store=bot.auditor).append(
         Feedback("q", "down", comment="wrong row", user="bob", request_id="r1", face="api")
     )
+    assert bot.auditor.flush(10)
     code, text = run_cli("audit", "verify", env=env, monkeypatch=monkeypatch)
     assert code == 0 and "intact: 4 record(s)" in text
     code, text = run_cli("audit", "export", "--format", "csv", env=env, monkeypatch=monkeypatch)
@@ -418,9 +505,10 @@ def test_a_database_that_goes_away_and_comes_back(pg_url: str, project: Path) ->
     facts = Facts(reaction="ocular", grade=3)
     try:
         bot.decide(facts, caller=Caller("api", "alice", "before"))
+        assert bot.auditor is not None and bot.auditor.flush(10)
         proxy.stop()  # the database goes away: connections cut, new ones refused
         assert bot.decide(facts, caller=Caller("api", "alice", "during")).route == "decision"
-        assert bot.auditor is not None
+        assert bot.auditor.flush(10)  # the writer tried, failed, and counted it
         status = bot.auditor.status()
         assert status["failed"] == 1 and not status["ok"] and "***" in status["last_error"]
         required = Auditor(bot.auditor.store, required=True)
@@ -433,6 +521,7 @@ def test_a_database_that_goes_away_and_comes_back(pg_url: str, project: Path) ->
             time.sleep(0.2)
         assert bot.auditor.check()["ok"]
         bot.decide(facts, caller=Caller("api", "alice", "after"))
+        assert bot.auditor.flush(10) and bot.auditor.status()["written"] == 2
     finally:
         proxy.stop()
     store = PostgresStore(pg_url)
@@ -445,7 +534,7 @@ def test_a_database_that_goes_away_and_comes_back(pg_url: str, project: Path) ->
 
 # ---- with the real model ------------------------------------------------------------------------------
 def records_for(bot: Bot, request_id: str) -> list[dict[str, Any]]:
-    assert bot.auditor is not None
+    assert bot.auditor is not None and bot.auditor.flush(10)
     return [r.data() for r in bot.auditor.store.records() if r.request_id == request_id]
 
 
