@@ -125,10 +125,10 @@ class LexicalTables:
         new_indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(indptr.dtype)
         take = np.repeat(indptr[:-1][old] - new_indptr[:-1], lengths) + np.arange(int(new_indptr[-1]))
         vocab = {t: i for i, t in enumerate(terms)}
-        content = np.zeros(len(terms), dtype=bool)
+        fact_terms: set[str] = set()
         for i in facts:
-            for t in corpus_tokens[i]:
-                content[vocab[t]] = True
+            fact_terms.update(corpus_tokens[i])
+        content = np.fromiter((t in fact_terms for t in terms), dtype=bool, count=len(terms))
         phrases = stated_phrases(plain(chunks[i].text) for i in facts)
         scores = {
             "data": np.asarray(bm25.scores["data"], dtype=np.float32)[take],
