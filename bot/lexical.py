@@ -42,8 +42,21 @@ CODE_FILES = (
     "boilerplate.py",
     "lexical.py",
     "data/clinical_topics.txt",
+    "data/signposts.txt",
 )
-_ARRAYS = ("terms", "data", "indices", "indptr", "content", "base", "bibliographic", "boilerplate", "meta")
+_ARRAYS = (
+    "terms",
+    "data",
+    "indices",
+    "indptr",
+    "content",
+    "citing_only",
+    "base",
+    "bibliographic",
+    "boilerplate",
+    "citing",
+    "meta",
+)
 log = logging.getLogger("faqbot")
 
 
@@ -70,10 +83,12 @@ class LexicalTables:
     vocab_dict: dict[str, int]
     scores: dict[str, Any]  # data, indices, indptr, num_docs
     content: np.ndarray  # bool per term: used by a fact-stating passage
+    citing_only: np.ndarray  # bool per term: held only by passages that cite (see HybridSearcher._citing)
     phrases: frozenset[str]  # topic-phrase patterns a fact-stating passage matches
     base: np.ndarray  # int64 per row: the row it stands for (itself unless an alias)
     bibliographic: np.ndarray  # bool per row
     boilerplate: np.ndarray  # bool per row
+    citing: np.ndarray  # bool per row: a bibliography entry or a marks-only line ("Source: [1] [2]")
     fingerprint: str
 
     def document_frequency(self, term: str) -> int:
@@ -90,6 +105,9 @@ class LexicalTables:
     def content_terms(self) -> list[str]:
         return [self.terms[i] for i in np.flatnonzero(self.content) if self.terms[i] != EMPTY_TOKEN]
 
+    def citing_only_terms(self) -> list[str]:
+        return [self.terms[i] for i in np.flatnonzero(self.citing_only)]
+
     # ---- build ----------------------------------------------------------------------------------------
     @classmethod
     def compute(cls, chunks: Sequence[Chunk]) -> LexicalTables:
@@ -98,7 +116,15 @@ class LexicalTables:
 
         from bot.boilerplate import KIND as BOILERPLATE
         from bot.records import plain
-        from bot.retrieval import BIBLIOGRAPHY_RE, _alias_targets, stated_phrases, tokenize
+        from bot.retrieval import (
+            _MARKS_ONLY_RE,
+            _URL_PARTS,
+            BIBLIOGRAPHY_RE,
+            GENERIC_TERMS,
+            _alias_targets,
+            stated_phrases,
+            tokenize,
+        )
         from bot.views import KIND as VIEW
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
@@ -129,6 +155,23 @@ class LexicalTables:
         for i in facts:
             fact_terms.update(corpus_tokens[i])
         content = np.fromiter((t in fact_terms for t in terms), dtype=bool, count=len(terms))
+        # passages that cite rather than state, and the words only they hold (bot/retrieval.py)
+        citing = np.array(
+            [
+                (bool(bibliographic[i]) and c.kind == "list_item")
+                or _MARKS_ONLY_RE.match(plain(c.text)) is not None
+                for i, c in enumerate(chunks)
+            ],
+            dtype=bool,
+        ).reshape(n)
+        only: set[str] = set()
+        for row in np.flatnonzero(citing):
+            only.update(
+                t
+                for t in corpus_tokens[int(row)]
+                if t not in fact_terms and t not in GENERIC_TERMS and t.isalpha() and t not in _URL_PARTS
+            )
+        citing_only = np.fromiter((t in only for t in terms), dtype=bool, count=len(terms))
         phrases = stated_phrases(plain(chunks[i].text) for i in facts)
         scores = {
             "data": np.asarray(bm25.scores["data"], dtype=np.float32)[take],
@@ -136,7 +179,19 @@ class LexicalTables:
             "indptr": new_indptr,
             "num_docs": int(bm25.scores["num_docs"]),
         }
-        return cls(terms, vocab, scores, content, phrases, base, bibliographic, boilerplate, fingerprint())
+        return cls(
+            terms,
+            vocab,
+            scores,
+            content,
+            citing_only,
+            phrases,
+            base,
+            bibliographic,
+            boilerplate,
+            citing,
+            fingerprint(),
+        )
 
     # ---- files ----------------------------------------------------------------------------------------
     def write(self, directory: Path) -> str:
@@ -152,9 +207,11 @@ class LexicalTables:
             "indices": self.scores["indices"],
             "indptr": self.scores["indptr"],
             "content": self.content,
+            "citing_only": self.citing_only,
             "base": self.base,
             "bibliographic": self.bibliographic,
             "boilerplate": self.boilerplate,
+            "citing": self.citing,
             "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
         }
         write_npz(directory / LEXICAL_FILE, arrays)
@@ -190,7 +247,9 @@ class LexicalTables:
         problem = None
         if num_docs != rows:
             problem = f"{num_docs} documents, the index has {rows} chunks"
-        elif len(indptr) != len(terms) + 1 or len(a["content"]) != len(terms):
+        elif len(indptr) != len(terms) + 1 or any(
+            len(a[k]) != len(terms) for k in ("content", "citing_only")
+        ):
             problem = f"{len(terms)} terms but {len(indptr) - 1} matrix columns"
         elif len(data) != len(indices) or (len(indptr) and (indptr[0] != 0 or indptr[-1] != len(data))):
             problem = "matrix arrays disagree"
@@ -198,7 +257,7 @@ class LexicalTables:
             len(indices) and (indices.min() < 0 or indices.max() >= rows)
         ):
             problem = "matrix indices out of range"
-        elif any(len(a[k]) != rows for k in ("base", "bibliographic", "boilerplate")):
+        elif any(len(a[k]) != rows for k in ("base", "bibliographic", "boilerplate", "citing")):
             problem = "row flags do not match the chunks"
         elif rows and (a["base"].min() < 0 or a["base"].max() >= rows):
             problem = "alias rows out of range"
@@ -215,10 +274,12 @@ class LexicalTables:
             vocab,
             scores,
             a["content"].astype(bool),
+            a["citing_only"].astype(bool),
             phrases,
             a["base"].astype(np.int64),
             a["bibliographic"].astype(bool),
             a["boilerplate"].astype(bool),
+            a["citing"].astype(bool),
             stamp,
         )
 

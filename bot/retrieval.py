@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bot.boilerplate import intent_terms
-from bot.records import Chunk, Hit
+from bot.records import Chunk, Hit, plain
 from bot.textdist import DeleteIndex, delete_index, deletes, osa_distance
 
 LEXICAL_WEIGHT = 0.2  # weight of the max-normalised BM25 score added to the cosine similarity

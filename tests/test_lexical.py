@@ -74,7 +74,7 @@ def test_stored_lexical_tables_equal_the_computed_ones(project: Path) -> None:
     for key in ("data", "indices", "indptr"):
         assert np.array_equal(stored.scores[key], fresh.scores[key]), key
     assert stored.scores["num_docs"] == len(built.chunks) and stored.phrases == fresh.phrases
-    for key in ("content", "base", "bibliographic", "boilerplate"):
+    for key in ("content", "citing_only", "base", "bibliographic", "boilerplate", "citing"):
         assert np.array_equal(getattr(stored, key), getattr(fresh, key)), key
     # document frequency read off the matrix equals counting each chunk's distinct tokens
     df: dict[str, int] = {}
