@@ -730,8 +730,10 @@ _UNITS = ("paragraph", "list_item", "list")
 
 
 class _ContextTerms:
-    """``terms[i]``: the tokens of row ``i``'s context, made on first use and kept (a search asks for its
-    few candidates; a million rows are never all tokenised at load)."""
+    """``terms[i]``: the tokens of row ``i``'s context, made on first use and kept, up to ``CAP`` rows (a
+    search asks for its few candidates; a million rows are never all tokenised, nor all kept)."""
+
+    CAP = 65_536
 
     def __init__(self, chunks: Sequence[Chunk]) -> None:
         self._chunks = chunks
@@ -740,6 +742,8 @@ class _ContextTerms:
     def __getitem__(self, i: int) -> frozenset[str]:
         terms = self._terms.get(i)
         if terms is None:
+            if len(self._terms) >= self.CAP:
+                self._terms = {}
             terms = self._terms[i] = frozenset(tokenize(self._chunks[i].context))
         return terms
 
