@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jwt
-
 from bot.errors import FaqbotError, SettingsError
 from bot.settings import Settings
 
@@ -71,6 +69,8 @@ class JwtVerifier:
                 f"FAQBOT_CDS_JWT_ALGORITHMS={s.cds_jwt_algorithms!r}: only asymmetric algorithms are allowed "
                 f"({', '.join(sorted(ASYMMETRIC))}); CDS Hooks forbids 'none' and HMAC"
             )
+        import jwt  # only when a key is configured: a server without CDS Hooks auth never imports it
+
         keys: dict[str, Any] = {}
         if s.cds_jwt_public_key:
             path = s.resolve(Path(s.cds_jwt_public_key))
@@ -103,6 +103,8 @@ class JwtVerifier:
 
     def verify(self, authorization: str, audience: str) -> Client:
         """The client behind ``Authorization: Bearer <jwt>`` for a call of ``audience`` (the endpoint URL)."""
+        import jwt
+
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

@@ -1,7 +1,7 @@
 """``faqbot`` command line: a thin adapter over the library.
 
-Subcommands: build, ask, decide, serve, mcp, eval, settings. Heavy modules are imported inside the handlers,
-so ``faqbot decide`` never imports torch or loads the model.
+Subcommands: build, ask, decide, serve, mcp, eval, settings, verify-index. Heavy modules are imported
+inside the handlers, so ``faqbot decide`` never imports torch or loads the model.
 """
 
 from __future__ import annotations
@@ -60,6 +60,27 @@ def cmd_export_onnx(args: argparse.Namespace, out: TextIO) -> int:
     out.write(
         f"ONNX model {path} verified against torch: min cosine {figures['min_cosine']}, same top-"
         f"{figures['top_k']} for {figures['same_top_k']}/{figures['queries']} questions\n"
+    )
+    return 0
+
+
+def cmd_verify_index(args: argparse.Namespace, out: TextIO) -> int:
+    """Every check a load makes (each file's sha256, the parsers, counts, finite unit vectors), and whether
+    the stored lexical tables match this code; exit 0 when intact, 2 naming the first bad file."""
+    import time
+
+    from bot import index as ix
+    from bot.lexical import fingerprint
+
+    s = _settings(args)
+    t0 = time.perf_counter()
+    data = ix.read_index(s.index_path)
+    lexical = "current" if data.lexical is not None and data.lexical.fingerprint == fingerprint() else (
+        "from other code (recomputed on load; run `faqbot build` to store them)"
+    )
+    out.write(
+        f"{s.index_dir}/ intact: {len(data.chunks)} chunks, {len(data.manifest.files)} files match their "
+        f"sha256, vectors finite and unit length; lexical tables {lexical} ({time.perf_counter() - t0:.1f} s)\n"
     )
     return 0
 
@@ -203,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
 
+    p = sub.add_parser("verify-index", help="check every file of the index (what each load checks) and report")
+    _add_common(p)
+
     p = sub.add_parser(
         "export-onnx", help="export the model to ONNX once (torch), verified against torch; install does it"
     )
@@ -263,6 +287,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, inp: Text
             return int(serve_stdio(_settings(args)))
         if args.command == "export-onnx":
             return cmd_export_onnx(args, out)
+        if args.command == "verify-index":
+            return cmd_verify_index(args, out)
         if args.command == "eval":
             from bot.evaluation import cli_eval
 

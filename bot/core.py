@@ -118,7 +118,6 @@ class Bot:
         self._cache: OrderedDict[tuple[str, tuple[str, ...]], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._generation = 0
-        self._by_id: dict[str, Chunk] = {}
         self.auditor: Auditor | None = None  # open_audit(): by the server at start, else on first use
         self._audit_lock = threading.Lock()
         self._provenance: dict[str, Any] | None = None
@@ -169,12 +168,11 @@ class Bot:
     def _install(self, data: Any) -> None:
         from bot.retrieval import HybridSearcher
 
-        searcher = HybridSearcher(data.chunks, data.faiss_index)
+        searcher = HybridSearcher(data.chunks, data.faiss_index, data.lexical)
         searcher.vocabulary.support("qzxwvk")  # an unknown word builds the lazy typo tables now
         if self.dose is None:  # before the searcher is published: ready means everything is loaded
             self.dose = load_router(self.settings)
         self.index = data
-        self._by_id = {c.id: c for c in data.chunks}
         self.searcher = searcher
         with self._cache_lock:
             self._cache.clear()
@@ -459,7 +457,7 @@ class Bot:
     def passage(self, chunk_id: str) -> Citation:
         """A chunk by id, as a citation (n=0). KeyError-free: raises FaqbotError naming the id."""
         self._require()
-        chunk = self._by_id.get(chunk_id)
+        chunk = self.index.chunks.get(chunk_id)  # a binary search over the index's sorted ids
         if chunk is None:
             raise FaqbotError(f"no passage with id {chunk_id!r}")
         return Citation.of(0, chunk, 1.0)

@@ -1,11 +1,22 @@
 """The persisted index: a directory of plain files, checked on load. No pickle anywhere.
 
-``index/index.faiss``  vectors, written with ``faiss.write_index``
-``index/chunks.jsonl`` one chunk record per line, in vector order
+``index/index.faiss``   vectors, written with ``faiss.write_index``
+``index/chunks.npz``    chunk records as columns, in vector order (numbers; see :mod:`bot.chunkstore`)
+``index/chunks.bin``    the chunks' text, context and table cells as one UTF-8 blob (memory-mapped)
+``index/lexical.npz``   bm25s's score matrix and vocabulary and the per-chunk flags search uses, with
+                        the fingerprint of the code that computed them (see :mod:`bot.lexical`)
 ``index/manifest.json`` model id and the sha256 of its weights, dimension, normalised, sha256 of each
                         corpus file, chunker version, index type and parameters, the sha256 of every
-                        other file of the index (verified on load, streaming), the runtime that
-                        encoded (for information), library versions, created
+                        other file of the index (verified on every load), the runtime that encoded (for
+                        information), library versions, created
+
+Nothing of the index is a Python object per chunk: a million chunks load as a few arrays (format 3; format
+2 kept one JSON line per chunk and rebuilt BM25 on every load).
+
+Integrity on load: every file's full sha256 is checked before ``read_index`` returns, so a damaged file
+never answers. The hashes run in background threads (hashlib releases the GIL) while the numpy files are
+parsed; ``index.faiss`` is handed to faiss only once its hash has matched. ``faqbot index verify`` runs
+the same checks on demand and prints what it found.
 
 Staleness is decided by the model's weights, the dimension, the chunker version and the corpus, never by
 the runtime or precision that produced the vectors (ONNX float32, torch float32 or bfloat16 agree at
@@ -22,7 +33,8 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -33,20 +45,24 @@ import faiss
 import numpy as np
 
 from bot.chunking import CHUNKER_VERSION
+from bot.chunkstore import COLUMNS_FILE, TEXT_FILE, ChunkStore, as_store
 from bot.errors import IndexCorruptError, IndexMissingError, StaleIndexError
+from bot.lexical import LEXICAL_FILE, LexicalTables
 from bot.records import Chunk, Document
 from bot.runtime.files import sha256_file
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 INDEX_FILE = "index.faiss"
-CHUNKS_FILE = "chunks.jsonl"
+CHUNKS_FILE = COLUMNS_FILE  # chunks.npz
 MANIFEST_FILE = "manifest.json"
+INDEX_FILES = (INDEX_FILE, COLUMNS_FILE, TEXT_FILE, LEXICAL_FILE)
 # From this many vectors on, the index is approximate (IVF-Flat, inner product); below it, exact.
 # IVF over HNSW: at 1M vectors it builds in ~15 s instead of >10 min on 2 cores, at recall@10 >= 0.99
 # (benchmarks/scale.py).
 ANN_THRESHOLD = 100_000
 IVF_NPROBE = 32
 IVF_TRAIN_PER_LIST = 40
+HASH_THREADS = 2  # files hashed at once on load (the machines this runs on have 2 cores)
 
 
 @dataclass(frozen=True)
@@ -94,11 +110,13 @@ class Manifest:
 
 @dataclass(frozen=True)
 class IndexData:
-    """A loaded index: manifest, FAISS index and the chunks in vector order."""
+    """A loaded index: manifest, FAISS index, the chunks in vector order (columnar) and the stored lexical
+    tables (None: compute them from the chunks)."""
 
     manifest: Manifest
     faiss_index: Any
-    chunks: tuple[Chunk, ...]
+    chunks: ChunkStore
+    lexical: LexicalTables | None = None
 
 
 def library_versions() -> dict[str, str]:
@@ -143,20 +161,25 @@ def _prepare(faiss_index: Any, manifest: Manifest) -> Any:
 
 
 def write_index(
-    directory: Path, manifest: Manifest, faiss_index: Any, chunks: list[Chunk] | tuple[Chunk, ...]
+    directory: Path,
+    manifest: Manifest,
+    faiss_index: Any,
+    chunks: Sequence[Chunk],
+    lexical: LexicalTables | None = None,
 ) -> Manifest:
     """Write the files into a temporary sibling, the manifest last with their sha256, then swap it in
-    with renames."""
+    with renames. ``lexical``: the chunks' lexical tables (computed here when not given)."""
     directory = directory.resolve()
     directory.parent.mkdir(parents=True, exist_ok=True)
+    store = as_store(chunks)
+    tables = lexical if lexical is not None else LexicalTables.compute(store)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
         tmp.chmod(0o755)
         faiss.write_index(faiss_index, str(tmp / INDEX_FILE))
-        with (tmp / CHUNKS_FILE).open("w", encoding="utf-8") as fh:
-            for c in chunks:
-                fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
-        hashes = {name: sha256_file(tmp / name) for name in (INDEX_FILE, CHUNKS_FILE)}
+        store.write(tmp)
+        tables.write(tmp)
+        hashes = hash_files(tmp, INDEX_FILES)
         manifest = replace(manifest, files=hashes)
         (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
         old = directory.with_name(f".{directory.name}.old-{time.time_ns()}")
@@ -168,6 +191,23 @@ def write_index(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def hash_files(directory: Path, names: Sequence[str]) -> dict[str, str]:
+    """sha256 of each file, streamed, in parallel threads (hashlib releases the GIL), largest first."""
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+        futures = {n: pool.submit(sha256_file, directory / n) for n in _largest_first(directory, names)}
+        return {n: futures[n].result() for n in names}
+
+
+def _largest_first(directory: Path, names: Sequence[str]) -> list[str]:
+    def size(n: str) -> int:
+        try:
+            return (directory / n).stat().st_size
+        except OSError:
+            return 0
+
+    return sorted(names, key=size, reverse=True)
 
 
 def read_manifest(directory: Path) -> Manifest:
@@ -189,31 +229,43 @@ def read_manifest(directory: Path) -> Manifest:
 
 
 def read_index(directory: Path) -> IndexData:
-    """Load and cross-check the three files; raise IndexMissingError / IndexCorruptError naming the file."""
+    """Load and cross-check the files; raise IndexMissingError / IndexCorruptError naming the file.
+
+    Every file's sha256 is checked (in background threads) before this returns; ``index.faiss`` is read by
+    faiss only after its own hash matched."""
     manifest = read_manifest(directory)
-    for name in (INDEX_FILE, CHUNKS_FILE):
+    for name in INDEX_FILES:
         if not (directory / name).exists():
             raise IndexMissingError(f"{directory / name} is missing; run `faqbot build`")
-    verify_files(directory, manifest)
-    try:
-        faiss_index = faiss.read_index(str(directory / INDEX_FILE))
-    except RuntimeError as exc:
-        raise IndexCorruptError(
-            f"{directory / INDEX_FILE}: cannot be read by faiss; run `faqbot build`"
-        ) from exc
-    chunks: list[Chunk] = []
-    path = directory / CHUNKS_FILE
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                try:
-                    chunks.append(Chunk.from_dict(json.loads(line)))
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise IndexCorruptError(
-                        f"{path}:{lineno}: bad chunk record ({exc}); run `faqbot build`"
-                    ) from exc
-    except UnicodeDecodeError as exc:
-        raise IndexCorruptError(f"{path}: not UTF-8; run `faqbot build`") from exc
+    names = _checked_names(directory, manifest)
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+        futures = {n: pool.submit(sha256_file, directory / n) for n in _largest_first(directory, names)}
+
+        def verified(name: str) -> None:
+            actual = futures[name].result()
+            expected = manifest.files[name]
+            if actual != expected:
+                raise IndexCorruptError(
+                    f"{directory / name}: sha256 {actual[:16]}… does not match the manifest's {expected[:16]}… "
+                    "(damaged or edited); run `faqbot build`"
+                )
+
+        try:
+            chunks = ChunkStore.read(directory)
+            lexical = LexicalTables.read(directory, len(chunks))
+        except IndexCorruptError:
+            for name in names:  # a damaged file is named by its checksum first
+                verified(name)
+            raise
+        verified(INDEX_FILE)
+        try:
+            faiss_index = faiss.read_index(str(directory / INDEX_FILE))
+        except RuntimeError as exc:
+            raise IndexCorruptError(
+                f"{directory / INDEX_FILE}: cannot be read by faiss; run `faqbot build`"
+            ) from exc
+        for name in names:
+            verified(name)
     if faiss_index.ntotal != len(chunks) or manifest.count != len(chunks):
         raise IndexCorruptError(
             f"{directory}: {faiss_index.ntotal} vectors, {len(chunks)} chunks, manifest says {manifest.count}; "
@@ -225,23 +277,32 @@ def read_index(directory: Path) -> IndexData:
             "run `faqbot build`"
         )
     check_vectors(faiss_index, directory / INDEX_FILE, manifest.normalized)
-    return IndexData(manifest, _prepare(faiss_index, manifest), tuple(chunks))
+    return IndexData(manifest, _prepare(faiss_index, manifest), chunks, lexical)
 
 
-def verify_files(directory: Path, manifest: Manifest) -> None:
-    """Every index file's sha256 (streamed) against the manifest; IndexCorruptError naming the file."""
-    for name in (INDEX_FILE, CHUNKS_FILE):
+def _checked_names(directory: Path, manifest: Manifest) -> list[str]:
+    for name in INDEX_FILES:
         if name not in manifest.files:
-            raise IndexCorruptError(f"{directory / MANIFEST_FILE}: no checksum for {name}; run `faqbot build`")
-    for name, expected in sorted(manifest.files.items()):
+            raise IndexCorruptError(
+                f"{directory / MANIFEST_FILE}: no checksum for {name}; run `faqbot build`"
+            )
+    for name in manifest.files:
         path = directory / name
         if Path(name).name != name or not path.is_file():
             raise IndexCorruptError(f"{path}: listed in the manifest but missing; run `faqbot build`")
-        actual = sha256_file(path)
-        if actual != expected:
+    return sorted(manifest.files)
+
+
+def verify_files(directory: Path, manifest: Manifest) -> None:
+    """Every index file's sha256 (streamed, in parallel) against the manifest; IndexCorruptError naming
+    the file."""
+    names = _checked_names(directory, manifest)
+    actual = hash_files(directory, names)
+    for name in names:
+        if actual[name] != manifest.files[name]:
             raise IndexCorruptError(
-                f"{path}: sha256 {actual[:16]}… does not match the manifest's {expected[:16]}… "
-                "(damaged or edited); run `faqbot build`"
+                f"{directory / name}: sha256 {actual[name][:16]}… does not match the manifest's "
+                f"{manifest.files[name][:16]}… (damaged or edited); run `faqbot build`"
             )
 
 
@@ -250,26 +311,56 @@ VECTOR_BLOCK = 65_536
 
 def check_vectors(faiss_index: Any, path: Path, normalized: bool) -> None:
     """Refuse NaN/infinite vectors, and vectors off unit length when the manifest says normalised.
-    Read in blocks (constant memory whatever the index size)."""
+
+    Reads the vectors where faiss keeps them (the flat array, or each inverted list of an IVF-Flat index),
+    without copying, in blocks: constant extra memory whatever the index size."""
     if not getattr(faiss_index, "is_trained", True):
         raise IndexCorruptError(f"{path}: the index is not trained; run `faqbot build`")
-    if isinstance(faiss_index, faiss.IndexIVF):
-        faiss_index.make_direct_map()
-    n = int(faiss_index.ntotal)
-    for start in range(0, n, VECTOR_BLOCK):
-        block = faiss_index.reconstruct_n(start, min(VECTOR_BLOCK, n - start))
-        if not np.isfinite(block).all():
-            row = start + int(np.argwhere(~np.isfinite(block).all(axis=1))[0][0])
+    for rows, block in _vector_blocks(faiss_index):
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():
+            row = int(rows[int(np.flatnonzero(~finite)[0])])
             raise IndexCorruptError(f"{path}: vector {row} is not finite (NaN or inf); run `faqbot build`")
         if normalized:
-            norms = np.linalg.norm(block, axis=1)
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
             bad = np.flatnonzero(np.abs(norms - 1.0) > 1e-3)
             if len(bad):
-                row = start + int(bad[0])
+                row = int(rows[int(bad[0])])
                 raise IndexCorruptError(
                     f"{path}: vector {row} has length {norms[bad[0]]:.4f}, not 1 as the manifest says; "
                     "run `faqbot build`"
                 )
+
+
+def _vector_blocks(faiss_index: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(row numbers, float32 vectors) in blocks of at most VECTOR_BLOCK, viewed in place where faiss
+    allows it (flat and IVF-Flat indexes), else reconstructed."""
+    n, d = int(faiss_index.ntotal), int(faiss_index.d)
+    if isinstance(faiss_index, faiss.IndexFlat) and n:
+        xb = faiss.rev_swig_ptr(faiss_index.get_xb(), n * d).reshape(n, d)
+        for start in range(0, n, VECTOR_BLOCK):
+            stop = min(n, start + VECTOR_BLOCK)
+            yield np.arange(start, stop), xb[start:stop]
+        return
+    if isinstance(faiss_index, faiss.IndexIVFFlat):
+        invlists = faiss_index.invlists
+        if invlists is None:
+            raise IndexCorruptError("the IVF index has no inverted lists; run `faqbot build`")
+        for lst in range(faiss_index.nlist):
+            size = int(invlists.list_size(lst))
+            if not size:
+                continue
+            codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * d * 4)
+            ids = faiss.rev_swig_ptr(invlists.get_ids(lst), size)
+            vecs = np.frombuffer(codes, dtype=np.float32).reshape(size, d)
+            for start in range(0, size, VECTOR_BLOCK):
+                yield ids[start : start + VECTOR_BLOCK], vecs[start : start + VECTOR_BLOCK]
+        return
+    if isinstance(faiss_index, faiss.IndexIVF):
+        faiss_index.make_direct_map()
+    for start in range(0, n, VECTOR_BLOCK):
+        stop = min(n, start + VECTOR_BLOCK)
+        yield np.arange(start, stop), faiss_index.reconstruct_n(start, stop - start)
 
 
 def stale_reasons(
@@ -307,7 +398,7 @@ def _int8(model_id: str) -> bool:
 
 def build(
     docs: list[Document],
-    chunks: list[Chunk],
+    chunks: Sequence[Chunk],
     encode: Callable[[list[str]], np.ndarray],
     model_id: str,
     directory: Path,
@@ -321,6 +412,9 @@ def build(
         raise ValueError(f"encoder returned shape {vectors.shape} for {len(chunks)} chunks")
     if not np.isfinite(vectors).all():
         raise ValueError("encoder returned non-finite vectors; nothing written")
+    norms = np.linalg.norm(vectors, axis=1) if len(vectors) else np.ones(0)
+    if (np.abs(norms - 1.0) > 1e-3).any():
+        raise ValueError("encoder returned vectors that are not unit length; nothing written")
     faiss_index, kind, params = make_faiss_index(vectors, ann_threshold)
     manifest = Manifest(
         model=model_id,
@@ -336,5 +430,7 @@ def build(
         model_sha256=model_sha256,
         runtime=runtime,
     )
-    manifest = write_index(directory, manifest, faiss_index, chunks)
-    return IndexData(manifest, faiss_index, tuple(chunks))
+    store = as_store(chunks)
+    lexical = LexicalTables.compute(store)
+    manifest = write_index(directory, manifest, faiss_index, store, lexical)
+    return IndexData(manifest, faiss_index, store, lexical)

@@ -468,65 +468,59 @@ class HybridSearcher:
     to the better-scoring one.
     """
 
-    def __init__(self, chunks: Sequence[Chunk], faiss_index: Any) -> None:
-        import logging
+    def __init__(self, chunks: Sequence[Chunk], faiss_index: Any, lexical: Any = None) -> None:
+        """``lexical``: the index's stored :class:`bot.lexical.LexicalTables` (used when this code computes
+        the same ones), else they are computed from ``chunks`` here."""
+        from bot.chunkstore import ChunkStore
+        from bot.lexical import tables_for
 
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
-
-        from bot.boilerplate import KIND as BOILERPLATE
-        from bot.views import KIND as VIEW
-
-        self.chunks = tuple(chunks)
-        self._row = {c: i for i, c in enumerate(self.chunks)}
+        # A ChunkStore (a loaded index) stays columnar: chunks are made only for hits.
+        self.chunks: Sequence[Chunk] = chunks if isinstance(chunks, (tuple, ChunkStore)) else tuple(chunks)
+        self._row: dict[Chunk, int] | None = None  # for a plain tuple, made on first use
         self.faiss_index = faiss_index
+        tables = tables_for(self.chunks, lexical)
+        self.lexical = tables
         # Alias rows are never hits themselves; their dense score counts for the chunk they stand for:
         # a view (a question form of a chunk, bot/views.py) for the chunk over the same span, and a
         # question sentence of a unit ("Q2: Are there …?") for the unit that holds its answer.
-        self._base = np.array(_alias_targets(self.chunks, VIEW), dtype=np.int64)
-        self._views = frozenset(i for i, b in enumerate(self._base) if b != i)
-        self._boilerplate = frozenset(i for i, c in enumerate(self.chunks) if c.kind == BOILERPLATE)
-        corpus_tokens = [[] if c.kind == VIEW else tokenize(c.embed_text()) for c in self.chunks]
-        non_content = {i for i, c in enumerate(self.chunks) if BIBLIOGRAPHY_RE.match(c.context)}
-        non_content |= self._boilerplate
-        facts = [i for i, c in enumerate(self.chunks) if i not in non_content and c.kind != VIEW]
-        self.vocabulary = Vocabulary(
-            (t for toks in corpus_tokens for t in toks),
-            (t for i in facts for t in corpus_tokens[i]),
-            stated_phrases(plain(self.chunks[i].text) for i in facts),
-        )
-        self.chunk_terms = tuple(frozenset(toks) for toks in corpus_tokens)
-        df: dict[str, int] = {}
-        for terms in self.chunk_terms:
-            for t in terms:
-                df[t] = df.get(t, 0) + 1
-        self.document_frequency = df
-        self._bibliographic = frozenset(
-            i for i, c in enumerate(self.chunks) if BIBLIOGRAPHY_RE.match(c.context)
-        )
+        self._base = tables.base
+        self._views = frozenset(int(i) for i in np.flatnonzero(self._base != np.arange(len(self._base))))
+        self._boilerplate = frozenset(int(i) for i in np.flatnonzero(tables.boilerplate))
+        self.vocabulary = Vocabulary(tables.vocabulary_terms(), tables.content_terms(), tables.phrases)
+        self._bibliographic = frozenset(int(i) for i in np.flatnonzero(tables.bibliographic))
         # Passages that cite rather than state — a bibliography's entries (its list items, not the section's
         # other text such as "To cite this document: … Available at: <url>") and "Source: [1] [2]" — answer
         # only questions about sources, or a question naming words only they hold ("the Verastem release").
-        self._citing = frozenset(
-            i for i in self._bibliographic if self.chunks[i].kind == "list_item"
-        ) | frozenset(i for i, c in enumerate(self.chunks) if _MARKS_ONLY_RE.match(plain(c.text)))
-        stated_terms = frozenset(t for i in facts for t in corpus_tokens[i])
-        self._citing_only_terms = frozenset(
-            t
-            for i in self._citing
-            for t in corpus_tokens[i]
-            if t not in stated_terms and t not in GENERIC_TERMS and t.isalpha() and t not in _URL_PARTS
-        )
-        self._context_terms = tuple(frozenset(tokenize(c.context)) for c in self.chunks)
+        # (Both computed at build by bot.lexical.LexicalTables.compute, stored in the index.)
+        self._citing = frozenset(int(i) for i in np.flatnonzero(tables.citing))
+        self._citing_only_terms = frozenset(tables.citing_only_terms())
+        self._context_terms = _ContextTerms(self.chunks)  # per row, made when a search asks
         # A key-value line's key ("Contact › Address" → address): a question naming it asks for that line.
         self._field_keys = {
             i: frozenset(tokenize(c.context.rsplit(" › ", 1)[-1]))
-            for i, c in enumerate(self.chunks)
-            if c.kind == "field" and " › " in c.context
+            for i, c in _rows_of_kind(self.chunks, "field")
+            if " › " in c.context
         }
-        self.bm25 = bm25s.BM25()
-        self.bm25.index([toks or ["∅"] for toks in corpus_tokens], show_progress=False)
+        self.bm25 = tables  # bm25s's vocab_dict and score matrix, as stored
+
+    def chunk_terms(self, row: int) -> frozenset[str]:
+        """The tokens a chunk is indexed under (none for a view)."""
+        from bot.views import KIND as VIEW
+
+        c = self.chunks[row]
+        return frozenset() if c.kind == VIEW else frozenset(tokenize(c.embed_text()))
+
+    def row_of(self, chunk: Chunk) -> int:
+        """The chunk's row in index order."""
+        from bot.chunkstore import ChunkStore
+
+        if isinstance(self.chunks, ChunkStore):
+            row = self.chunks.row(chunk.id)
+            if row is not None and self.chunks[row] == chunk:
+                return row
+        if self._row is None:
+            self._row = {c: i for i, c in enumerate(self.chunks)}
+        return self._row[chunk]
 
     def is_bibliography(self, chunk: Chunk) -> bool:
         """A passage of a bibliography section (it cites sources rather than states facts)."""
@@ -536,7 +530,7 @@ class HybridSearcher:
         """How much a term tells passages apart: 1 for a term in one chunk (or none), falling towards 0 for a
         term in every chunk (inverse document frequency scaled to [0, 1])."""
         n = len(self.chunks)
-        df = self.document_frequency.get(term, 0)
+        df = self.lexical.document_frequency(term)
         if n <= 1 or df <= 1:
             return 1.0
         return float(np.log(n / df) / np.log(n))
@@ -545,8 +539,7 @@ class HybridSearcher:
         """Share of the question's specific content (information x specificity) that the hit's own words
         (text and context, with synonyms, prefix variants and typo fixes) state. 1.0 when the question
         has no specific content. The positive evidence that a passage answers *what is asked*."""
-        index = self._row[hit.chunk]
-        words = self.chunk_terms[index]
+        words = self.chunk_terms(self.row_of(hit.chunk))
         total = lost = 0.0
         for t in question_terms:
             w = information(t) * self.specificity(self._canonical(t))
@@ -734,6 +727,34 @@ def is_signpost(chunk: Chunk) -> bool:
 
 _SENTENCE_END_RE = re.compile(r"[.!](?:\s|$)")
 _UNITS = ("paragraph", "list_item", "list")
+
+
+class _ContextTerms:
+    """``terms[i]``: the tokens of row ``i``'s context, made on first use and kept, up to ``CAP`` rows (a
+    search asks for its few candidates; a million rows are never all tokenised, nor all kept)."""
+
+    CAP = 65_536
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self._chunks = chunks
+        self._terms: dict[int, frozenset[str]] = {}
+
+    def __getitem__(self, i: int) -> frozenset[str]:
+        terms = self._terms.get(i)
+        if terms is None:
+            if len(self._terms) >= self.CAP:
+                self._terms = {}
+            terms = self._terms[i] = frozenset(tokenize(self._chunks[i].context))
+        return terms
+
+
+def _rows_of_kind(chunks: Sequence[Chunk], kind: str) -> list[tuple[int, Chunk]]:
+    """(row, chunk) of every chunk of ``kind``; from the kind column when the chunks are a ChunkStore."""
+    from bot.chunkstore import ChunkStore
+
+    if isinstance(chunks, ChunkStore):
+        return [(int(i), chunks[int(i)]) for i in np.flatnonzero(chunks.kind_mask(kind))]
+    return [(i, c) for i, c in enumerate(chunks) if c.kind == kind]
 
 
 def _alias_targets(chunks: Sequence[Chunk], view_kind: str) -> list[int]:

@@ -602,15 +602,21 @@ def create_app(
             return err(503, "load_failed", state.error)
         return err(503, "not_ready", "the index is still loading; try again in a moment")
 
-    # --- issue 12: the MCP face (streamable HTTP at /mcp); its session manager runs in the app's lifespan
-    from bot.mcp_server import build_server, http_routes
-
-    mcp = build_server(bot, s)
-    mcp_routes = http_routes(mcp, s.mcp_allowed_hosts, security.origins)
+    # --- issue 12: the MCP face (streamable HTTP at /mcp); its session manager runs in the app's lifespan.
+    # Issue 11: built by the first /mcp request (LazyMcp), not at startup: mcp's import is ~0.6 s and ~20 MB.
+    mcp_face = LazyMcp(bot, s, security.origins)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
-        async with mcp.session_manager.run(), contextlib.AsyncExitStack() as stack:
+        mcp_task = asyncio.create_task(mcp_face.run())
+
+        async def stop_mcp() -> None:
+            mcp_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await mcp_task
+
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(stop_mcp)
             task = None
             if ui_in_background and not state.ui:  # issue 11: the UI mounted after startup
 
@@ -894,7 +900,7 @@ def create_app(
             return security.identify(request.headers, client) or None
 
         app.include_router(create_router(cds, verifier, cds_user))
-    app.router.routes.extend(mcp_routes)
+    app.router.routes.append(Route("/mcp", mcp_face, include_in_schema=False))
 
     # faqbot's own 404/405 for unknown paths and methods under the API prefix and the service routes
     # (otherwise the UI mounted at / answers them in Gradio's shape).
@@ -991,6 +997,73 @@ def create_app(
         mount_ui()
         state.ui = True
     return app
+
+
+class LazyMcp:
+    """``/mcp``, built on first use (issue 11): the first request makes the MCP server (importing ``mcp``)
+    in a thread and starts its session manager in a task the app's lifespan owns (:meth:`run`); every
+    request then goes to mcp's own streamable-HTTP endpoint. A server that never serves MCP never imports
+    it. If building fails, /mcp answers 503 naming the error and the rest of the app keeps serving."""
+
+    BUILD_TIMEOUT_S = 60
+
+    def __init__(self, bot: Bot, settings: Settings, origins: tuple[str, ...]) -> None:
+        self.bot, self.settings, self.origins = bot, settings, origins
+        self.endpoint: ASGIApp | None = None
+        self.error: str | None = None
+        self._wanted: Any = None  # asyncio.Event, made in the running loop by run()
+        self._ready: Any = None
+
+    def _build(self) -> tuple[Any, ASGIApp]:
+        from starlette.routing import Router
+
+        from bot.mcp_server import build_server, http_routes
+
+        server = build_server(self.bot, self.settings)
+        routes = http_routes(server, self.settings.mcp_allowed_hosts, self.origins)
+        return server, Router(routes=routes)
+
+    async def run(self) -> None:
+        """The lifespan's task: wait for the first request, build, run the session manager until cancelled."""
+        import asyncio
+
+        self._wanted, self._ready = asyncio.Event(), asyncio.Event()
+        await self._wanted.wait()
+        try:
+            server, endpoint = await asyncio.to_thread(self._build)
+            async with server.session_manager.run():
+                self.endpoint = endpoint
+                self._ready.set()
+                await asyncio.Event().wait()  # serve until the app shuts down (cancelled)
+        except Exception as exc:  # /mcp answers 503 naming it; everything else keeps serving
+            if self.endpoint is None:
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.exception("faqbot: the MCP face could not be started")
+            raise
+        finally:
+            self._ready.set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import asyncio
+
+        from fastapi.responses import JSONResponse
+
+        if self.endpoint is None and self._wanted is not None and self.error is None:
+            self._wanted.set()
+            try:
+                await asyncio.wait_for(self._ready.wait(), self.BUILD_TIMEOUT_S)
+            except TimeoutError:
+                pass
+        if self.endpoint is None:
+            why = self.error or "the MCP face is starting"
+            response = JSONResponse(
+                {"error": {"code": "mcp_unavailable", "message": why}},
+                status_code=503,
+                headers={"Retry-After": "2"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.endpoint(scope, receive, send)
 
 
 class UiPending:

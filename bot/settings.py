@@ -28,7 +28,8 @@ class Settings:
     root: Path = _doc("Project root; corpus sources are cited relative to it.", Path("."))
     corpus_dir: Path = _doc("Folder of source documents (.md, .txt) and the dose-rule file.", Path("corpus"))
     index_dir: Path = _doc(
-        "Folder of the persisted index (index.faiss, chunks.jsonl, manifest.json).", Path("index")
+        "Folder of the persisted index (index.faiss, chunks.npz, chunks.bin, lexical.npz, manifest.json).",
+        Path("index"),
     )
     model: str = _doc(
         "Embedding model: a local sentence-transformers folder or name already in the local cache. "

@@ -10,8 +10,10 @@ import pytest
 
 from bot import index as ix
 from bot.chunking import chunk_documents
+from bot.chunkstore import ChunkStore
 from bot.corpus import load_corpus
 from bot.errors import IndexCorruptError, IndexMissingError, StaleIndexError
+from bot.lexical import LexicalTables
 from bot.records import Chunk
 from tests.conftest import hash_encoder
 
@@ -38,13 +40,19 @@ def test_round_trip(project: Path) -> None:
     assert np.allclose(first, hash_encoder()([built.chunks[0].embed_text()])[0])
 
 
-def test_files_are_plain_json_and_native_faiss(project: Path) -> None:
-    _build(project)
+FILES = ["chunks.bin", "chunks.npz", "index.faiss", "lexical.npz", "manifest.json"]
+
+
+def test_files_are_plain_json_numpy_and_native_faiss(project: Path) -> None:
+    built = _build(project)
     d = project / "index"
-    assert sorted(p.name for p in d.iterdir()) == ["chunks.jsonl", "index.faiss", "manifest.json"]
+    assert sorted(p.name for p in d.iterdir()) == FILES
     json.loads((d / "manifest.json").read_text())
-    for line in (d / "chunks.jsonl").read_text().splitlines():
-        assert set(json.loads(line)) >= {"id", "source", "start", "end", "text", "context", "kind"}
+    for name in ("chunks.npz", "lexical.npz"):
+        with np.load(d / name, allow_pickle=False) as npz:  # no object arrays: nothing to unpickle
+            assert all(npz[a].dtype != object for a in npz.files)
+    # the text blob is the chunks' own strings, UTF-8, one after another
+    assert built.chunks[0].text.encode() in (d / "chunks.bin").read_bytes()
     assert not (d / "index.faiss").read_bytes().startswith(b"\x80")  # not a pickle stream
 
 
@@ -83,7 +91,8 @@ def test_missing_index_names_the_build_command(tmp_path: Path) -> None:
         ("manifest.json", '{"model": "x"}', IndexCorruptError, "missing or invalid field"),
         ("manifest.json", "[1, 2]", IndexCorruptError, "not a JSON object"),
         ("index.faiss", "garbage", IndexCorruptError, "cannot be read by faiss"),
-        ("chunks.jsonl", '{"id": 1}\n', IndexCorruptError, "chunks.jsonl:1: bad chunk record"),
+        ("chunks.npz", "garbage", IndexCorruptError, r"chunks\.npz: unreadable"),
+        ("lexical.npz", "garbage", IndexCorruptError, r"lexical\.npz: unreadable"),
     ],
 )
 def test_corrupt_files_raise_clear_errors(
@@ -108,10 +117,10 @@ def _rehash(directory: Path) -> None:
 
 
 def test_count_mismatch_is_corrupt(project: Path) -> None:
-    _build(project)
-    path = project / "index" / "chunks.jsonl"
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[:-1]))
+    built = _build(project)
+    fewer = ChunkStore.from_chunks(list(built.chunks)[:-1])
+    fewer.write(project / "index")
+    LexicalTables.compute(fewer).write(project / "index")
     _rehash(project / "index")
     with pytest.raises(IndexCorruptError, match="vectors"):
         ix.read_index(project / "index")
@@ -120,14 +129,18 @@ def test_count_mismatch_is_corrupt(project: Path) -> None:
 def test_manifest_carries_the_sha256_of_every_index_file(project: Path) -> None:
     built = _build(project)
     d = project / "index"
-    assert built.manifest.files == {n: ix.sha256_file(d / n) for n in ("index.faiss", "chunks.jsonl")}
+    assert built.manifest.files == {n: ix.sha256_file(d / n) for n in FILES if n != "manifest.json"}
     assert ix.read_manifest(d).files == built.manifest.files
-    # one flipped byte anywhere in a file is caught, naming the file
-    raw = bytearray((d / "chunks.jsonl").read_bytes())
-    raw[len(raw) // 2] ^= 0x01
-    (d / "chunks.jsonl").write_bytes(bytes(raw))
-    with pytest.raises(IndexCorruptError, match=r"chunks\.jsonl: sha256"):
-        ix.read_index(d)
+    # one flipped byte anywhere in any file is caught, naming the file
+    for name in built.manifest.files:
+        _build(project)
+        raw = bytearray((d / name).read_bytes())
+        raw[len(raw) // 2] ^= 0x01
+        (d / name).write_bytes(bytes(raw))
+        with pytest.raises(IndexCorruptError, match=rf"{name.replace('.', '[.]')}: sha256"):
+            ix.read_index(d)
+        with pytest.raises(IndexCorruptError, match=rf"{name.replace('.', '[.]')}: sha256"):
+            ix.verify_files(d, built.manifest)
     # a manifest without checksums (hand-edited) is refused too
     _build(project)
     data = json.loads((d / "manifest.json").read_text())
@@ -138,9 +151,7 @@ def test_manifest_carries_the_sha256_of_every_index_file(project: Path) -> None:
 
 
 @pytest.mark.parametrize(("fill", "message"), [(np.nan, "is not finite"), (7.0, "has length")])
-def test_damaged_vectors_with_an_intact_header_are_refused(
-    project: Path, fill: float, message: str
-) -> None:
+def test_damaged_vectors_with_an_intact_header_are_refused(project: Path, fill: float, message: str) -> None:
     built = _build(project)
     vecs = built.faiss_index.reconstruct_n(0, built.faiss_index.ntotal)
     # NaN in one row, or a random vector of the right shape (not unit length)
@@ -155,8 +166,15 @@ def test_damaged_vectors_with_an_intact_header_are_refused(
 
 def test_stale_by_weights_not_by_runtime(project: Path) -> None:
     docs = load_corpus(project / "corpus", project)
-    built = ix.build(docs, chunk_documents(docs), hash_encoder(), "m (pkg 1)", project / "index",
-                     model_sha256="a" * 64, runtime="onnxruntime 1.0 float32")
+    built = ix.build(
+        docs,
+        chunk_documents(docs),
+        hash_encoder(),
+        "m (pkg 1)",
+        project / "index",
+        model_sha256="a" * 64,
+        runtime="onnxruntime 1.0 float32",
+    )
     m = built.manifest
     assert (m.model_sha256, m.runtime) == ("a" * 64, "onnxruntime 1.0 float32")
     assert ix.stale_reasons(m, docs, "m (pkg 1)", "a" * 64) == []
@@ -240,3 +258,17 @@ def test_approximate_index_returns_the_same_top_hit_as_exact_on_the_seed(project
     ):
         vec = encode([question])[0]
         assert a.search(question, vec, 1)[0].chunk.id == b.search(question, vec, 1)[0].chunk.id
+
+
+def test_damaged_vector_in_an_ivf_index_is_named_by_its_row(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((2000, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vecs[1234] *= 7.0  # finite, but not unit length: read in place from its inverted list
+    ivf, kind, params = ix.make_faiss_index(vecs, ann_threshold=1000)
+    chunks = [Chunk(f"id{i}", "corpus/x.md", i, i + 1, "x", "", "paragraph") for i in range(len(vecs))]
+    ix.write_index(
+        tmp_path / "index", ix.Manifest("m", 32, True, {}, "4", len(vecs), kind, params), ivf, chunks
+    )
+    with pytest.raises(IndexCorruptError, match=r"index\.faiss: vector 1234 has length 7\.0000"):
+        ix.read_index(tmp_path / "index")

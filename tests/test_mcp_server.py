@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -212,3 +213,19 @@ def test_streamable_http_at_mcp_inside_the_server(unloaded: Bot) -> None:
     locked = create_app(unloaded, Settings(root=unloaded.settings.root, auth_users="agent:pw"))
     with running(locked) as base:
         assert httpx.post(f"{base}/mcp", json={}).status_code == 401  # behind the server's auth
+
+
+def test_the_server_app_builds_mcp_on_first_use_only(unloaded: Bot) -> None:
+    """Issue 11: creating the app does not build the MCP server (mcp's import is ~0.6 s at startup); the
+    first /mcp request does, and it then serves like the eager one (test above)."""
+    code = (
+        "import sys\n"
+        "from bot.core import Bot\n"
+        "from bot.server import create_app\n"
+        "from pathlib import Path\n"
+        "from bot.settings import Settings\n"
+        f"create_app(Bot(Settings(root=Path({str(unloaded.settings.root)!r}))), ui_in_background=True)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'jwt', 'gradio')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1:] == ["[]"], proc.stderr[-2000:]

@@ -148,12 +148,5 @@ def test_langchain_retriever(searcher: HybridSearcher) -> None:
     assert docs[0].page_content == searcher.chunks[[c.id for c in searcher.chunks].index(meta["id"])].text
 
 
-def test_lexical_scores_equal_bm25s_own(searcher: HybridSearcher) -> None:
-    for question in ("eye exams every three cycles", "CPK ULN creatinine baseline", "rash rash skin", "zzz"):
-        terms = searcher.query_terms(question)
-        expected = searcher.bm25.get_scores(terms) if terms else np.zeros(len(searcher.chunks))
-        assert np.allclose(searcher.lexical_scores(question), expected, atol=1e-5), question
-
-
 def test_zero_k_returns_nothing(searcher: HybridSearcher) -> None:
     assert searcher.search("eye", q("eye"), k=0) == []

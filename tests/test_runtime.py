@@ -228,6 +228,9 @@ def test_serve_never_imports_torch() -> None:
     imported = {ln.split("|")[-1].strip().split(".")[0] for ln in lines if ln.startswith("import time:")}
     assert {"bot", "onnxruntime", "tokenizers", "gradio"} <= imported
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+    # issue 11: JWT checks are imported only when a CDS Hooks key is configured (none here). (MCP is built
+    # by the first /mcp request, but Gradio imports the mcp package itself once the UI is mounted.)
+    assert "jwt" not in imported
 
 
 @pytest.mark.slow
@@ -259,3 +262,16 @@ def test_bad_characters_are_refused_at_the_boundary_and_fail_only_themselves(rea
     # the encoder's own boundary: a surrogate reaching it is cleaned, not a failed batch
     vec = real_bot.embedder.encode(["\ud800 eye exams", "eye exams"])
     assert vec.shape[0] == 2
+
+
+@pytest.mark.slow
+def test_the_onnx_session_does_not_keep_a_copy_of_the_model(real_bot) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11 (server RSS): ORT's Python wrapper would hold the 90 MB of model bytes it was loaded from
+    for the life of the session; the encoder drops them and gives the arena back after each run."""
+    encoder = real_bot.embedder._encoder if hasattr(real_bot.embedder, "_encoder") else None
+    if encoder is None or not hasattr(encoder, "session"):
+        pytest.skip("not the ONNX runtime")
+    assert getattr(encoder.session, "_model_bytes", None) is None
+    assert encoder.run_options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
+    vec = encoder.encode(["How often are eye exams needed?"])
+    assert vec.shape == (1, encoder.dimension) and abs(float((vec**2).sum()) - 1.0) < 1e-4
