@@ -86,8 +86,11 @@ async def soak(url: str, questions: list[str], clients: int, seconds: float) -> 
     import httpx
 
     times: list[float] = []
+    starts: list[float] = []
     errors = 0
-    stop = time.perf_counter() + seconds
+    error_statuses: dict[str, int] = {}
+    begin = time.perf_counter()
+    stop = begin + seconds
     counter = 0
 
     async def worker(client: httpx.AsyncClient) -> None:
@@ -95,23 +98,48 @@ async def soak(url: str, questions: list[str], clients: int, seconds: float) -> 
         while time.perf_counter() < stop:
             q = questions[counter % len(questions)]
             counter += 1
+            t0 = time.perf_counter()
             status, dt = await _post(client, url, _q(q))
             times.append(dt)
-            errors += status != 200
+            starts.append(t0 - begin)
+            if status != 200:
+                errors += 1
+                error_statuses[str(status)] = error_statuses.get(str(status), 0) + 1
+
+    ui_at: list[float] = []
+
+    async def watch_ui() -> None:  # when the UI (mounted after /readyz, in the background) came up
+        async with httpx.AsyncClient(timeout=120) as probe:
+            while time.perf_counter() < stop and not ui_at:
+                try:
+                    if (await probe.get(url + "/readyz")).json().get("ui"):
+                        ui_at.append(time.perf_counter() - begin)
+                except (httpx.HTTPError, ValueError):
+                    pass
+                await asyncio.sleep(0.25)
 
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        await asyncio.gather(watch_ui(), *(worker(client) for _ in range(clients)))
     p50 = pct(times, 50)
+    slowest = max(range(len(times)), key=times.__getitem__)
     return {
         "clients": clients,
         "seconds": seconds,
         "requests": len(times),
         "errors": errors,
+        "error_statuses": error_statuses,  # -1: no response (connection error or client timeout)
         "p50_ms": p50 * 1000,
+        "p95_ms": pct(times, 95) * 1000,
         "p99_ms": pct(times, 99) * 1000,
         "max_ms": max(times) * 1000,
         "max_over_p50": max(times) / p50,
+        "slowest_started_at_s": starts[slowest],
+        "ui_mounted_at_s": ui_at[0] if ui_at else None,  # seconds into the soak
+        "slowest_10": [
+            {"at_s": round(starts[i], 2), "ms": round(times[i] * 1000, 1)}
+            for i in sorted(range(len(times)), key=times.__getitem__)[-10:]
+        ],
     }
 
 
@@ -189,6 +217,7 @@ def main() -> int:
     parser.add_argument("--mix", type=int, default=800, help="requests in the poisoned mix")
     parser.add_argument("--parts", default="soak,worst,mix")
     parser.add_argument("--pythonpath", type=Path, default=None)
+    parser.add_argument("--server-log", type=Path, default=None, help="write the server's stderr here")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hostile.json")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -205,7 +234,7 @@ def main() -> int:
         cwd=args.pythonpath or ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=args.server_log.open("w") if args.server_log else subprocess.DEVNULL,
     )
     result: dict[str, Any] = {"code": str(args.pythonpath or ROOT)}
     try:

@@ -110,6 +110,7 @@ class Bot:
             runtime=s.runtime,
             model_cache=s.resolve(s.model_cache) if str(s.model_cache) not in ("", ".") else None,
             threads=s.threads,
+            query_max_tokens=s.query_max_tokens,
         )
         self.docs: list[Document] = []
         self.index: Any = None

@@ -41,7 +41,7 @@ class Encoder(Protocol):
     dimension: int
     description: str
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray: ...
+    def encode(self, texts: list[str], batch_size: int = 32, *, max_tokens: int = 0) -> np.ndarray: ...
 
 
 def model_identity(model_id: str, quantize: bool) -> str:
@@ -88,6 +88,7 @@ class Embedder:
         runtime: str = "onnx",
         model_cache: Path | None = None,
         threads: int = 0,
+        query_max_tokens: int = 0,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ModelError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
@@ -100,6 +101,7 @@ class Embedder:
         self.runtime = runtime
         self.model_cache = model_cache or default_cache()
         self.threads = threads
+        self.query_max_tokens = max(0, int(query_max_tokens))  # encode_one's questions; 0: the model's limit
         self._encoder: Encoder | None = None
         self.model_id = ""
         self.weights_sha256 = ""
@@ -139,19 +141,23 @@ class Embedder:
         self.dimension = int(encoder.dimension or len(self.encode(["dimension probe"])[0]))
         return self
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Normalised float32 vectors, one row per text."""
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False, max_tokens: int = 0
+    ) -> np.ndarray:
+        """Normalised float32 vectors, one row per text; ``max_tokens`` > 0 embeds each text from its first
+        ``max_tokens`` tokens only (queries: ``query_max_tokens``; documents use the model's limit)."""
         if self._encoder is None:
             self.load()
         assert self._encoder is not None
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         cleaned = [clean_text(t) for t in texts]
+        cap = {"max_tokens": max_tokens} if max_tokens > 0 else {}
         if self.runtime == "torch":
             with self._lock:
-                arr = self._encoder.encode(cleaned, batch_size)
+                arr = self._encoder.encode(cleaned, batch_size, **cap)
         else:
-            arr = self._encoder.encode(cleaned, batch_size)
+            arr = self._encoder.encode(cleaned, batch_size, **cap)
         arr = np.asarray(arr, dtype=np.float32)
         if arr.shape != (len(cleaned), self.dimension or arr.shape[1]) or not np.isfinite(arr).all():
             raise ModelError(
@@ -161,9 +167,10 @@ class Embedder:
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def _encode_batch(self, texts: list[str]) -> list[np.ndarray]:
-        return list(self.encode(texts, batch_size=len(texts)))
+        return list(self.encode(texts, batch_size=len(texts), max_tokens=self.query_max_tokens))
 
     def encode_one(self, text: str) -> np.ndarray:
-        """One vector; concurrent callers are joined into one encode call (fair micro-batching; a failing
-        batch is retried item by item, so only the failing caller gets the error)."""
+        """One query vector, from at most ``query_max_tokens`` tokens; concurrent callers are joined into one
+        encode call (fair micro-batching; a failing batch is retried item by item, so only the failing
+        caller gets the error)."""
         return self.batcher.submit(text)

@@ -188,6 +188,16 @@ class Settings:
     threads: int = _doc(
         "Threads one encode call uses (ONNX intra-op, torch's pool); 0 = the CPU count, at most 2.", 0
     )
+    # --- issue 9: bounded cost per question ---
+    query_max_tokens: int = _doc(
+        "Most wordpiece tokens of a question the model embeds ([CLS] and [SEP] included): a longer question is "
+        "embedded from its first ones, as the model's own 256-token limit would cut it, only sooner. 128 is "
+        "the sequence length all-MiniLM-L6-v2 was trained on (its model card), so nothing is lost that the "
+        "model uses well, and the forward pass of a 2000-character question costs half of what 256 tokens "
+        "do (BM25, typo correction and the dose parser still read all of it). 0: the model's limit. "
+        "Documents are always embedded up to the model's limit.",
+        128,
+    )
 
     # --- issue 13: audit write queue ---
     audit_queue: int = _doc(

@@ -106,6 +106,8 @@ class OnnxEncoder:
         self.path = path
         self.dimension = info.dimension
         self.inputs = {i.name for i in session.get_inputs()}
+        sep = tokenizer.token_to_id("[SEP]")
+        self.sep_id = int(sep if sep is not None else 102)
         self.description = f"onnxruntime {_version('onnxruntime')} float32"
         self.run_options = run_options()
 
@@ -140,27 +142,43 @@ class OnnxEncoder:
         del data
         return cls(session, tokenizer_for(files), info, onnx_path)
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Normalised float32 vectors; texts are sorted by length into batches (less padding)."""
+    def encode(self, texts: list[str], batch_size: int = 32, *, max_tokens: int = 0) -> np.ndarray:
+        """Normalised float32 vectors; texts are sorted by length into batches (less padding).
+        ``max_tokens`` > 0 embeds each text from its first ``max_tokens`` tokens only ([CLS] and [SEP]
+        included), as the tokenizer's truncation at the model's limit does, only sooner."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         step = max(1, batch_size)
         for start in range(0, len(order), step):
             rows = order[start : start + step]
-            out[rows] = self._run([clean_text(texts[i]).strip() for i in rows])
+            out[rows] = self._run([clean_text(texts[i]).strip() for i in rows], max_tokens)
         return out
 
-    def _run(self, texts: list[str]) -> np.ndarray:
+    def _run(self, texts: list[str], max_tokens: int = 0) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
         feeds = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
+        feeds = truncate_feeds(feeds, max_tokens, self.sep_id)
         (vecs,) = self.session.run(
             [OUTPUT], {k: v for k, v in feeds.items() if k in self.inputs}, self.run_options
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+def truncate_feeds(feeds: dict[str, np.ndarray], max_tokens: int, sep_id: int) -> dict[str, np.ndarray]:
+    """The padded batch cut to ``max_tokens`` columns, each cut row ending in [SEP] again: exactly the
+    tokenizer's own truncation of a single text at ``max_tokens`` ([CLS] + its first max_tokens - 2 tokens
+    + [SEP]). Rows that fit are unchanged (padding only shrinks)."""
+    ids, mask = feeds["input_ids"], feeds["attention_mask"]
+    if max_tokens < 3 or ids.shape[1] <= max_tokens:
+        return feeds
+    cut = {k: np.ascontiguousarray(v[:, :max_tokens]) for k, v in feeds.items()}
+    long_rows = mask.sum(axis=1) > max_tokens
+    cut["input_ids"][long_rows, max_tokens - 1] = sep_id
+    return cut
 
 
 def make_session(model: bytes | str, threads: int = 0) -> Any:

@@ -89,10 +89,20 @@ class TorchEncoder:
             raise ModelError(f"cannot load embedding model {path!r}: {exc}") from exc
         return cls(model, dtype, quantize)
 
-    def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        vecs = self.model.encode(
-            list(texts), batch_size=batch_size, convert_to_tensor=True, show_progress_bar=progress
-        )
+    def encode(
+        self, texts: list[str], batch_size: int = 32, progress: bool = False, *, max_tokens: int = 0
+    ) -> np.ndarray:
+        """``max_tokens`` > 0: each text embedded from its first ``max_tokens`` tokens only (the caller
+        serialises calls, so the model's limit is lowered for this call alone)."""
+        limit = self.model.max_seq_length
+        if 0 < max_tokens < limit:
+            self.model.max_seq_length = max_tokens
+        try:
+            vecs = self.model.encode(
+                list(texts), batch_size=batch_size, convert_to_tensor=True, show_progress_bar=progress
+            )
+        finally:
+            self.model.max_seq_length = limit
         # Upcast before normalising: bfloat16 vectors are normalised in float32.
         arr = vecs.float().cpu().numpy() if hasattr(vecs, "float") else np.asarray(vecs, dtype=np.float32)
         return np.asarray(arr, dtype=np.float32)
