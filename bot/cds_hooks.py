@@ -19,6 +19,10 @@ are shown as the EHR sent them. Pure parts (``CdsHooks``) take and return plain 
 
 from __future__ import annotations
 
+import calendar
+import copy
+import functools
+import json
 import logging
 import re
 import threading
@@ -26,6 +30,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -57,6 +62,9 @@ OVERRIDE_REASONS = (
     ("not-applicable", "Not applicable to this patient"),
 )
 PATIENT = "{{context.patientId}}"
+# JSON Schemas written from the CDS Hooks 2.0.1 specification: the one source of truth for what the routes
+# accept (validated here) and what /openapi.json says they accept and return.
+SCHEMAS = Path(__file__).parent / "data" / "cds_hooks"
 
 
 class CdsError(FaqbotError):
@@ -495,15 +503,102 @@ class CdsHooks:
         return len(entries)
 
 
+# ---- the specification's JSON Schemas ------------------------------------------------------------------
+@functools.cache
+def spec_schema(name: str) -> dict[str, Any]:
+    """``bot/data/cds_hooks/<name>.schema.json`` (discovery, request, response, feedback)."""
+    data: dict[str, Any] = json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return data
+
+
+def request_schema(hook: str) -> dict[str, Any]:
+    """The request schema of one hook: ``hook`` fixed to it and ``context`` that hook's context."""
+    schema = copy.deepcopy(spec_schema("request"))
+    contexts = schema.pop("$defs")
+    schema["properties"]["hook"] = {"type": "string", "const": hook}
+    schema["properties"]["context"] = contexts[f"context-{hook}"]
+    schema["title"] = f"{schema['title']}: {hook}"
+    return schema
+
+
+def inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``#/$defs/...`` references replaced by the definitions (none is recursive) and
+    without ``$schema``, ``$id`` and ``$defs``: an OpenAPI 3.1 Schema Object resolving on its own."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items() if k not in ("$schema", "$id", "$defs")}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    return out
+
+
+_DATE_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))"
+)
+
+
+def is_date_time(value: object) -> bool:
+    """RFC 3339 ``date-time`` (JSON Schema's format), leap second included; other types pass."""
+    if not isinstance(value, str):
+        return True
+    m = _DATE_TIME.fullmatch(value)
+    if m is None:
+        return False
+    y, mo, d, h, mi, sec = (int(m[i]) for i in range(1, 7))
+    oh, om = int(m[7] or 0), int(m[8] or 0)
+    return (
+        1 <= mo <= 12
+        and 1 <= d <= calendar.monthrange(y, mo)[1]
+        and h <= 23
+        and mi <= 59
+        and sec <= 60
+        and oh <= 23
+        and om <= 59
+    )
+
+
+@functools.cache
+def _validator(kind: str) -> Any:
+    """A Draft 2020-12 validator of a hook's request (``kind`` = the hook) or of feedback."""
+    import jsonschema
+
+    schema = spec_schema("feedback") if kind == "feedback" else request_schema(kind)
+    formats = jsonschema.FormatChecker(formats=())
+    formats.checks("date-time")(is_date_time)
+    return jsonschema.Draft202012Validator(schema, format_checker=formats)
+
+
+def validate(kind: str, body: Any) -> None:
+    """CdsError 400 naming the first place where ``body`` breaks the specification's schema."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator(kind).iter_errors(body))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        message = error.message if len(error.message) <= 200 else error.message[:199] + "…"
+        raise _bad(f"{where.lstrip('.') or 'the body'}: {message} (CDS Hooks 2.0.1)")
+
+
 # ---- request checks -----------------------------------------------------------------------------------
 def _bad(message: str) -> CdsError:
     return CdsError(400, "invalid_request", message)
 
 
 def check_request(body: Any, service: Service) -> Mapping[str, Any]:
-    """The hook request, checked against the spec's required fields and the service's hook."""
+    """The hook request, checked against the spec's schema for the service's hook, then faqbot's reading."""
     if not isinstance(body, Mapping):
         raise _bad("the request body must be a JSON object")
+    if isinstance(body.get("hook"), str) and body["hook"] != service.hook:
+        raise _bad(f"service {service.id!r} answers hook {service.hook!r}, not {body['hook'][:100]!r}")
+    validate(service.hook, body)
     for name in ("hook", "hookInstance"):
         if not isinstance(body.get(name), str) or not body[name]:
             raise _bad(f"{name!r} is required and must be a non-empty string")
@@ -531,6 +626,7 @@ def check_request(body: Any, service: Service) -> Mapping[str, Any]:
 def check_feedback(body: Any) -> list[Mapping[str, Any]]:
     if not isinstance(body, Mapping) or not isinstance(body.get("feedback"), list):
         raise _bad('feedback must be an object {"feedback": [...]}')
+    validate("feedback", body)
     items = body["feedback"]
     if not items:
         raise _bad("feedback is empty")
@@ -546,11 +642,8 @@ def check_feedback(body: Any) -> list[Mapping[str, Any]]:
             raise _bad(
                 f"{where}.outcome must be 'accepted' or 'overridden', got {item.get('outcome')!r}"[:300]
             )
-        if (
-            not isinstance(item.get("outcomeTimestamp"), str)
-            or fhir.parse_when(item["outcomeTimestamp"]) is None
-        ):
-            raise _bad(f"{where}.outcomeTimestamp must be an ISO 8601 date and time")
+        if not isinstance(item.get("outcomeTimestamp"), str) or not is_date_time(item["outcomeTimestamp"]):
+            raise _bad(f"{where}.outcomeTimestamp must be an RFC 3339 date and time")
         accepted = item.get("acceptedSuggestions")
         if accepted is not None and (
             not isinstance(accepted, list)
@@ -573,6 +666,38 @@ def check_feedback(body: Any) -> list[Mapping[str, Any]]:
 
 
 # ---- HTTP ---------------------------------------------------------------------------------------------
+FEEDBACK_RECEIPT: dict[str, Any] = {
+    "type": "object",
+    "required": ["recorded"],
+    "additionalProperties": False,
+    "properties": {"recorded": {"type": "integer", "minimum": 1, "description": "feedback items recorded"}},
+}
+ERRORS = {
+    400: "Not CDS Hooks 2.0.1 (invalid_request, naming the field), not JSON (malformed_json), or FHIR data "
+    "faqbot cannot read (invalid_fhir_data)",
+    401: "Authentication required: the EHR's JWT (when FAQBOT_CDS_JWT_* is set) or the server's auth",
+    412: "A prefetch key the service needs is absent (prefetch_required): faqbot never queries FHIR servers",
+    413: "Request body larger than FAQBOT_MAX_BODY_BYTES (body_too_large)",
+    503: "The audit record or feedback could not be stored and FAQBOT_AUDIT_REQUIRED is on (audit_unavailable)",
+}
+
+
+def openapi_operation(
+    request: dict[str, Any] | None, response: dict[str, Any], what: str, errors: Sequence[int]
+) -> dict[str, Any]:
+    """An operation's request body, 200 response and error statuses for /openapi.json, from the schemas
+    (the server gives every 4xx/5xx the ``{"error": {"code", "message"}}`` body)."""
+    out: dict[str, Any] = {
+        "responses": {
+            "200": {"description": what, "content": {"application/json": {"schema": response}}},
+            **{str(code): {"description": ERRORS[code]} for code in errors},
+        }
+    }
+    if request is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
+    return out
+
+
 def create_router(
     cds: CdsHooks,
     verifier: JwtVerifier | None = None,
@@ -617,8 +742,9 @@ def create_router(
             return json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CdsError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise CdsError(400, "malformed_json", "request body is nested too deeply") from None
 
-    @router.get("/cds-services", summary="CDS Hooks discovery")
     def discovery(request: Request) -> Any:
         try:
             who(request, "/cds-services")
@@ -626,7 +752,6 @@ def create_router(
             return err(exc)
         return cds.discovery()
 
-    @router.post("/cds-services/{service_id}", summary="Call a CDS Hooks service")
     async def call(service_id: str, request: Request) -> Any:
         import anyio.to_thread
 
@@ -637,14 +762,60 @@ def create_router(
         except CdsError as exc:
             return err(exc)
 
-    @router.post("/cds-services/{service_id}/feedback", summary="CDS Hooks feedback on cards")
     async def feedback(service_id: str, request: Request) -> Any:
+        import anyio.to_thread
+
         try:
             user = who(request, f"/cds-services/{service_id}/feedback")
             body = await json_body(request)
-            n = cds.record_feedback(service_id, body, user)
+            n = await anyio.to_thread.run_sync(lambda: cds.record_feedback(service_id, body, user))
         except CdsError as exc:
             return err(exc)
         return {"recorded": n}
+
+    def bound(endpoint: Callable[[str, Request], Any], service_id: str) -> Callable[[Request], Any]:
+        async def route(request: Request) -> Any:
+            return await endpoint(service_id, request)
+
+        return route
+
+    router.add_api_route(
+        "/cds-services",
+        discovery,
+        methods=["GET"],
+        summary="CDS Hooks discovery: the services, their hooks and prefetch templates",
+        openapi_extra=openapi_operation(None, inline(spec_schema("discovery")), "The services", (401,)),
+    )
+    # One documented operation per service (its hook's request schema); the templated routes after them
+    # answer unknown service ids with 404 and stay out of the spec (the discovery document lists the ids).
+    for sid, service in cds.services.items():
+        router.add_api_route(
+            f"/cds-services/{sid}",
+            bound(call, sid),
+            methods=["POST"],
+            name=f"cds_call_{sid}",
+            summary=f"Call {sid} ({service.hook})",
+            description=f"{service.description}\n\n{service.usage}",
+            openapi_extra=openapi_operation(
+                inline(request_schema(service.hook)),
+                inline(spec_schema("response")),
+                "Cards ({\"cards\": []} when the order or patient is not on the regimen)",
+                (400, 401, 412, 413, 503),
+            ),
+        )
+        router.add_api_route(
+            f"/cds-services/{sid}/feedback",
+            bound(feedback, sid),
+            methods=["POST"],
+            name=f"cds_feedback_{sid}",
+            summary=f"Feedback on {sid}'s cards (accepted / overridden)",
+            openapi_extra=openapi_operation(
+                inline(spec_schema("feedback")), FEEDBACK_RECEIPT, "Items recorded", (400, 401, 413, 503)
+            ),
+        )
+    router.add_api_route("/cds-services/{service_id}", call, methods=["POST"], include_in_schema=False)
+    router.add_api_route(
+        "/cds-services/{service_id}/feedback", feedback, methods=["POST"], include_in_schema=False
+    )
 
     return router

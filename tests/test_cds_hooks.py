@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bot.cds_hooks import SUMMARY_MAX, md_escape, md_unescape
+from bot.cds_hooks import SUMMARY_MAX, inline, md_escape, md_unescape, request_schema, spec_schema
 from bot.core import Bot
 from bot.server import create_app
 from bot.settings import Settings
@@ -32,7 +32,9 @@ SOURCE = "corpus/avutometinib_dose_modification.md"
 
 
 def schema(name: str) -> dict[str, Any]:
-    return json.loads((DATA / f"{name}.schema.json").read_text(encoding="utf-8"))
+    # the JSON Schemas written from the specification ship with faqbot: the routes validate requests
+    # against them and /openapi.json documents the routes with them
+    return spec_schema(name)
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -80,6 +82,8 @@ def row_chunk_id(start: int) -> str:
 @pytest.mark.parametrize("name", ["order-select-request", "order-sign-request", "patient-view-request"])
 def test_request_fixtures_are_spec_shaped(name: str) -> None:
     valid(fixture(name), "request")
+    body = fixture(name)
+    jsonschema.Draft202012Validator(request_schema(body["hook"])).validate(body)  # and their hook's context
 
 
 @pytest.mark.parametrize("name", ["feedback-accepted", "feedback-overridden"])
@@ -235,7 +239,60 @@ def test_bad_requests_are_named(client: Any, service: str, mutate: Any, status: 
     assert r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("service", "mutate", "named"),
+    [
+        ("faqbot-order-select", lambda b: b["context"].pop("userId"), "userId"),
+        ("faqbot-order-select", lambda b: b["context"].update(selections=[]), "context.selections"),
+        ("faqbot-patient-view", lambda b: b["context"].update(patientId=7), "context.patientId"),
+        ("faqbot-order-sign", lambda b: b["fhirAuthorization"].update(expires_in="soon"), "expires_in"),
+        ("faqbot-order-sign", lambda b: b["prefetch"].update(ck={"id": "x"}), "prefetch.ck"),
+    ],
+)
+def test_requests_are_validated_against_the_spec_schema(client: Any, service: str, mutate: Any, named: str) -> None:
+    body = fixture({"faqbot-patient-view": "patient-view-request"}.get(service, "order-select-request"))
+    if service == "faqbot-order-sign":
+        body = fixture("order-sign-request")
+        body["fhirAuthorization"] = copy.deepcopy(fixture("order-select-request")["fhirAuthorization"])
+    mutate(body)
+    r = call(client, service, body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_request" and named in r.json()["error"]["message"]
+
+
+def test_openapi_documents_the_cds_routes_with_the_spec_schemas(client: Any) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    discovery = paths["/cds-services"]["get"]["responses"]
+    assert discovery["200"]["content"]["application/json"]["schema"] == inline(schema("discovery"))
+    services = client.get("/cds-services").json()["services"]
+    for sv in services:
+        op = paths[f"/cds-services/{sv['id']}"]["post"]
+        body = op["requestBody"]["content"]["application/json"]["schema"]
+        assert body == inline(request_schema(sv["hook"]))
+        assert op["responses"]["200"]["content"]["application/json"]["schema"] == inline(schema("response"))
+        assert {"400", "401", "412", "413", "503"} <= set(op["responses"])
+        error = op["responses"]["412"]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/ErrorBody"}
+        fb = paths[f"/cds-services/{sv['id']}/feedback"]["post"]
+        assert fb["requestBody"]["content"]["application/json"]["schema"] == inline(schema("feedback"))
+        assert "412" not in fb["responses"]
+    assert "/cds-services/{service_id}" not in paths  # unknown ids: 404, not an operation
+    cds_ops = json.dumps({p: ops for p, ops in paths.items() if p.startswith("/cds-services")})
+    assert '"$defs"' not in cds_ops and '"$id"' not in cds_ops and '"$ref": "#/$defs' not in cds_ops
+    # a documented request is accepted, the real response matches the documented one
+    r = call(client, services[0]["id"], fixture("order-select-request"))
+    jsonschema.Draft202012Validator(
+        paths[f"/cds-services/{services[0]['id']}"]["post"]["responses"]["200"]["content"]["application/json"][
+            "schema"
+        ]
+    ).validate(r.json())
+
+
 def test_malformed_json_is_400(client: Any) -> None:
+    deep = b"[" * 50_000 + b"]" * 50_000
+    r = client.post("/cds-services/faqbot-order-select", content=deep[:60_000])
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
     r = client.post(
         "/cds-services/faqbot-order-select", content=b"{nope", headers={"content-type": "application/json"}
     )
@@ -286,6 +343,9 @@ def test_feedback_examples_are_recorded_in_the_feedback_log(root: Path) -> None:
         {"feedback": [{"card": "x", "outcome": "maybe", "outcomeTimestamp": "2020-12-11T00:00:00Z"}]},
         {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "soon"}]},
         {"feedback": [{"outcome": "accepted", "outcomeTimestamp": "2020-12-11T00:00:00Z"}]},
+        {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "2020-12-11T00:00:00Z"}]},
+        {"feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "2020-12-11"}]},
+        {"feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "2020-12-11T00:00:00Z"}] * 101},
         {"cards": []},
     ],
 )
