@@ -30,6 +30,7 @@ import random
 import string
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,27 @@ async def soak(url: str, questions: list[str], clients: int, seconds: float) -> 
                     pass
                 await asyncio.sleep(0.25)
 
+    # The machine is shared: a thread of this client that only sleeps 20 ms at a time records how late it
+    # wakes. A late wake-up while a request was slow means the whole machine stalled, not the server.
+    late: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def watch_machine() -> None:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            time.sleep(0.02)
+            over = time.perf_counter() - t0 - 0.02
+            if over > 0.1:
+                late.append((t0 - begin, over))
+
+    watcher = threading.Thread(target=watch_machine, daemon=True)
+    watcher.start()
+    load_before = os.getloadavg()[0]
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         await asyncio.gather(watch_ui(), *(worker(client) for _ in range(clients)))
+    done.set()
+    watcher.join()
     p50 = pct(times, 50)
     slowest = max(range(len(times)), key=times.__getitem__)
     return {
@@ -136,6 +155,12 @@ async def soak(url: str, questions: list[str], clients: int, seconds: float) -> 
         "max_over_p50": max(times) / p50,
         "slowest_started_at_s": starts[slowest],
         "ui_mounted_at_s": ui_at[0] if ui_at else None,  # seconds into the soak
+        "load_average_1min": [load_before, os.getloadavg()[0]],
+        "client_stalls_over_100ms": len(late),
+        "client_longest_stall_ms": max((o for _, o in late), default=0.0) * 1000,
+        "client_stalls_during_slowest_ms": sum(
+            o * 1000 for at, o in late if starts[slowest] <= at <= starts[slowest] + times[slowest]
+        ),
         "slowest_10": [
             {"at_s": round(starts[i], 2), "ms": round(times[i] * 1000, 1)}
             for i in sorted(range(len(times)), key=times.__getitem__)[-10:]
