@@ -511,13 +511,17 @@ def spec_schema(name: str) -> dict[str, Any]:
     return data
 
 
-def request_schema(hook: str) -> dict[str, Any]:
-    """The request schema of one hook: ``hook`` fixed to it and ``context`` that hook's context."""
+def request_schema(hook: str, prefetch: Sequence[str] = ()) -> dict[str, Any]:
+    """The request schema of one hook: ``hook`` fixed to it and ``context`` that hook's context; with the
+    service's ``prefetch`` keys named (each optional: a missing one the service needs is 412, not 400)."""
     schema = copy.deepcopy(spec_schema("request"))
     contexts = schema.pop("$defs")
     schema["properties"]["hook"] = {"type": "string", "const": hook}
     schema["properties"]["context"] = contexts[f"context-{hook}"]
     schema["title"] = f"{schema['title']}: {hook}"
+    if prefetch:
+        value = schema["properties"]["prefetch"]["additionalProperties"]
+        schema["properties"]["prefetch"]["properties"] = {key: value for key in prefetch}
     return schema
 
 
@@ -797,7 +801,7 @@ def create_router(
             summary=f"Call {sid} ({service.hook})",
             description=f"{service.description}\n\n{service.usage}",
             openapi_extra=openapi_operation(
-                inline(request_schema(service.hook)),
+                inline(request_schema(service.hook, tuple(service.prefetch))),
                 inline(spec_schema("response")),
                 "Cards ({\"cards\": []} when the order or patient is not on the regimen)",
                 (400, 401, 412, 413, 503),

@@ -918,7 +918,14 @@ def create_app(
 
     # faqbot's own 404/405 for unknown paths and methods under the API prefix and the service routes
     # (otherwise the UI mounted at / answers them in Gradio's shape).
-    api_routes = list(app.routes)
+    def flat(routes: list[Any]) -> list[Any]:
+        out = []
+        for r in routes:
+            inner = getattr(r, "original_router", None)  # FastAPI >= 0.16x keeps an included router whole
+            out.extend(flat(inner.routes) if inner is not None else [r])  # (included without a prefix here)
+        return out
+
+    api_routes = flat(list(app.routes))
 
     def not_routed(request: Request) -> JSONResponse:
         path = route_path(request.scope)

@@ -269,7 +269,8 @@ def test_openapi_documents_the_cds_routes_with_the_spec_schemas(client: Any) -> 
     for sv in services:
         op = paths[f"/cds-services/{sv['id']}"]["post"]
         body = op["requestBody"]["content"]["application/json"]["schema"]
-        assert body == inline(request_schema(sv["hook"]))
+        assert body == inline(request_schema(sv["hook"], tuple(sv["prefetch"])))
+        assert set(body["properties"]["prefetch"]["properties"]) == set(sv["prefetch"])
         assert op["responses"]["200"]["content"]["application/json"]["schema"] == inline(schema("response"))
         assert {"400", "401", "412", "413", "503"} <= set(op["responses"])
         error = op["responses"]["412"]["content"]["application/json"]["schema"]
@@ -287,6 +288,18 @@ def test_openapi_documents_the_cds_routes_with_the_spec_schemas(client: Any) -> 
             "schema"
         ]
     ).validate(r.json())
+
+
+def test_other_methods_are_405_naming_the_allowed_one(client: Any) -> None:
+    for method, path, allow in [
+        ("PUT", "/cds-services", "GET"),
+        ("GET", "/cds-services/faqbot-order-select", "POST"),
+        ("TRACE", "/cds-services/faqbot-patient-view/feedback", "POST"),
+        ("DELETE", "/cds-services/no-such-service", "POST"),
+    ]:
+        r = client.request(method, path)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (method, path)
+        assert r.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_malformed_json_is_400(client: Any) -> None:
