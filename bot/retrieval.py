@@ -692,11 +692,10 @@ def asks_about_the_drug(question: str) -> bool:
 @lru_cache(maxsize=1)
 def _question_type_lines() -> tuple[tuple[str, re.Pattern[str], frozenset[str]], ...]:
     """(name, question pattern, heading words): the "name: pattern : words" lines of the data file."""
-    text = resources.files("bot").joinpath("data/question_types.txt").read_text(encoding="utf-8")
+    from bot.datafiles import data_lines
+
     out = []
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
+    for line in data_lines("question_types.txt"):
         name, _, rest = line.partition(": ")
         pattern, _, words = rest.rpartition(" : ")
         heading_words = frozenset(_stem(w.strip().lower()) for w in words.split(","))
@@ -707,12 +706,9 @@ def _question_type_lines() -> tuple[tuple[str, re.Pattern[str], frozenset[str]],
 @lru_cache(maxsize=1)
 def signpost_patterns() -> tuple[re.Pattern[str], ...]:
     """Patterns of signposting sentences, from ``bot/data/signposts.txt``."""
-    text = resources.files("bot").joinpath("data/signposts.txt").read_text(encoding="utf-8")
-    return tuple(
-        re.compile(line.strip(), re.I)
-        for line in text.splitlines()
-        if line.strip() and not line.startswith("#")
-    )
+    from bot.datafiles import data_lines
+
+    return tuple(re.compile(line, re.I) for line in data_lines("signposts.txt"))
 
 
 def is_signpost(chunk: Chunk) -> bool:

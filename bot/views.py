@@ -21,10 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 
 from bot.boilerplate import KIND as BOILERPLATE
 from bot.chunking import SEP, chunk_id
+from bot.datafiles import data_lines, forms
 from bot.records import Chunk
 
 KIND = "view"
@@ -34,15 +34,10 @@ _KEY_RE = re.compile(r"^\s*([A-Za-z][A-Za-z .-]{0,24}):\s*\S")
 @lru_cache(maxsize=1)
 def field_questions() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
     """(key pattern, question forms) from ``bot/data/field_questions.txt``."""
-    text = resources.files("bot").joinpath("data/field_questions.txt").read_text(encoding="utf-8")
     out = []
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        pattern, _, forms = line.partition(" : ")
-        out.append(
-            (re.compile(pattern.strip(), re.I), tuple(f.strip() for f in forms.split(" | ") if f.strip()))
-        )
+    for line in data_lines("field_questions.txt"):
+        pattern, _, text = line.partition(" : ")
+        out.append((re.compile(pattern.strip(), re.I), forms(text)))
     return tuple(out)
 
 
@@ -52,12 +47,12 @@ def question_forms(chunk: Chunk) -> list[str]:
         key = chunk.context.rsplit(SEP, 1)[1].rstrip(".").strip()
         if not key:
             return []
-        extra = [f for pattern, forms in field_questions() if pattern.fullmatch(key) for f in forms]
+        extra = [f for pattern, fs in field_questions() if pattern.fullmatch(key) for f in fs]
         return [f"What is the {key}?", *extra]
     if chunk.kind in ("sentence", BOILERPLATE):  # "Available at: <https://…>" inside a paragraph
         m = _KEY_RE.match(chunk.text)
         key = m.group(1).strip() if m else ""
-        return [f for pattern, forms in field_questions() if key and pattern.fullmatch(key) for f in forms]
+        return [f for pattern, fs in field_questions() if key and pattern.fullmatch(key) for f in fs]
     if chunk.kind == "title":
         return ["What is the title of this document and who wrote it?"]
     if chunk.kind == "table_row" and chunk.cells:
@@ -70,13 +65,10 @@ def question_forms(chunk: Chunk) -> list[str]:
 @lru_cache(maxsize=1)
 def section_questions() -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(heading pattern or "(opening)", question forms) from ``bot/data/section_questions.txt``."""
-    text = resources.files("bot").joinpath("data/section_questions.txt").read_text(encoding="utf-8")
     out = []
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        pattern, _, forms = line.partition(" : ")
-        out.append((pattern.strip(), tuple(f.strip() for f in forms.split(" | ") if f.strip())))
+    for line in data_lines("section_questions.txt"):
+        pattern, _, text = line.partition(" : ")
+        out.append((pattern.strip(), forms(text)))
     return tuple(out)
 
 

@@ -135,18 +135,7 @@ def test_views_are_generic_question_forms_over_the_same_span() -> None:
 
 
 def test_search_maps_a_view_to_its_chunk_and_hides_boilerplate_unless_asked() -> None:
-    import faiss
-
-    from bot.retrieval import HybridSearcher
-    from tests.conftest import hash_encoder
-
-    chunks = _chunks(SHOP)
-    allc = chunks + derive_views(chunks)
-    enc = hash_encoder()
-    vecs = enc([c.embed_text() for c in allc])
-    index = faiss.IndexFlatIP(vecs.shape[1])
-    index.add(vecs)
-    s = HybridSearcher(allc, index)
+    s, enc = _searcher(SHOP)
     q = "what is the phone"
     hits = s.search(q, enc([q])[0], k=5)
     assert hits and all(h.chunk.kind != "view" for h in hits)
