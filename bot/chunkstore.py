@@ -46,6 +46,19 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
 
 
+def read_npz(path: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named arrays of an ``.npz`` written by :func:`write_npz` (no pickle). IndexCorruptError naming
+    the file when it is unreadable or lacks one of them."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [a for a in names if a not in npz.files]
+            if missing:
+                raise IndexCorruptError(f"{path}: no array {missing[0]!r}; run `faqbot build`")
+            return {a: npz[a] for a in names}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise IndexCorruptError(f"{path}: unreadable ({exc}); run `faqbot build`") from exc
+
+
 class ChunkStore(Sequence[Chunk]):
     """An immutable, indexable sequence of chunks in vector order, stored as columns."""
 
@@ -129,15 +142,7 @@ class ChunkStore(Sequence[Chunk]):
     def read(cls, directory: Path) -> ChunkStore:
         """The store in ``directory``: the arrays read, the text memory-mapped. IndexCorruptError naming
         the file when either is unreadable or they disagree."""
-        path = directory / COLUMNS_FILE
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                missing = [a for a in _ARRAYS if a not in npz.files]
-                if missing:
-                    raise IndexCorruptError(f"{path}: no array {missing[0]!r}; run `faqbot build`")
-                columns = {a: npz[a] for a in _ARRAYS}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise IndexCorruptError(f"{path}: unreadable ({exc}); run `faqbot build`") from exc
+        columns = read_npz(directory / COLUMNS_FILE, _ARRAYS)
         text_path = directory / TEXT_FILE
         with text_path.open("rb") as fh:
             size = text_path.stat().st_size

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.chunkstore import write_npz
+from bot.chunkstore import read_npz, write_npz
 from bot.errors import IndexCorruptError
 from bot.records import Chunk
 
@@ -221,26 +220,14 @@ class LexicalTables:
     def read(cls, directory: Path, rows: int) -> LexicalTables:
         """The stored tables, checked for shape against ``rows`` chunks; IndexCorruptError naming the file."""
         path = directory / LEXICAL_FILE
+        a = read_npz(path, _ARRAYS)
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                missing = [a for a in _ARRAYS if a not in npz.files]
-                if missing:
-                    raise IndexCorruptError(f"{path}: no array {missing[0]!r}; run `faqbot build`")
-                a = {k: npz[k] for k in _ARRAYS}
             meta = json.loads(a["meta"].tobytes().decode("utf-8"))
             text = a["terms"].tobytes().decode("utf-8")
             phrases = frozenset(str(p) for p in meta["phrases"])
             num_docs = int(meta["num_docs"])
             stamp = str(meta["fingerprint"])
-        except (
-            OSError,
-            ValueError,
-            EOFError,
-            KeyError,
-            TypeError,
-            UnicodeDecodeError,
-            zipfile.BadZipFile,
-        ) as exc:
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:  # the meta and terms arrays
             raise IndexCorruptError(f"{path}: unreadable ({exc}); run `faqbot build`") from exc
         terms = text.split("\n") if text else []
         indptr, indices, data = a["indptr"], a["indices"], a["data"]
