@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,3 +30,21 @@ def retrieval_questions() -> list[str]:
         for line in (ROOT / "tests" / "data" / name).read_text(encoding="utf-8").splitlines():
             out.append(json.loads(line)["q"])
     return list(dict.fromkeys(out))
+
+
+def start_server(
+    port: int, pythonpath: Path | None = None, stderr: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``faqbot serve`` on 127.0.0.1:``port`` with the answer cache off, from ``pythonpath`` (another
+    checkout, for a before/after run) or this one; its stderr to ``stderr`` when given."""
+    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", FAQBOT_REBUILD="0", HF_HUB_OFFLINE="1")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath.resolve())
+    cmd = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    return subprocess.Popen(
+        [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=pythonpath or ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr.open("w") if stderr else subprocess.DEVNULL,
+    )

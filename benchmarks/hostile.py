@@ -28,14 +28,13 @@ import json
 import os
 import random
 import string
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, pct, retrieval_questions
+from common import ROOT, pct, retrieval_questions, start_server
 from throughput import free_port, rss_mb, wait_ready
 
 
@@ -231,7 +230,12 @@ async def poisoned(url: str, questions: list[str], clients: int, total: int) -> 
 
     async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=clients)) as client:
         await asyncio.gather(*(worker(client) for _ in range(clients)))
-    return {"clients": clients, "normal_sent": normal_sent, "normal_failed": normal_failed, "poison": poison_status}
+    return {
+        "clients": clients,
+        "normal_sent": normal_sent,
+        "normal_failed": normal_failed,
+        "poison": poison_status,
+    }
 
 
 def main() -> int:
@@ -250,17 +254,7 @@ def main() -> int:
     questions = retrieval_questions()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", FAQBOT_REBUILD="0", HF_HUB_OFFLINE="1")
-    if args.pythonpath is not None:
-        env["PYTHONPATH"] = str(args.pythonpath.resolve())
-    cmd = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
-    server = subprocess.Popen(
-        [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=args.pythonpath or ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=args.server_log.open("w") if args.server_log else subprocess.DEVNULL,
-    )
+    server = start_server(port, args.pythonpath, args.server_log)
     result: dict[str, Any] = {"code": str(args.pythonpath or ROOT)}
     try:
         result["ready_s"] = wait_ready(url)

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, retrieval_questions
+from common import ROOT, retrieval_questions, start_server
 from throughput import free_port, rss_mb, wait_ready
 
 
@@ -110,17 +108,7 @@ def main() -> int:
     args = parser.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", FAQBOT_REBUILD="0", HF_HUB_OFFLINE="1")
-    if args.pythonpath is not None:
-        env["PYTHONPATH"] = str(args.pythonpath.resolve())
-    cmd = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
-    server = subprocess.Popen(
-        [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=args.pythonpath or ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_server(port, args.pythonpath, None)
     try:
         wait_ready(url)
         result = probes(url, server.pid)
