@@ -121,6 +121,29 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
     ),
     ("CPK 12.5x ULN. creatinine 1.5x baseline. rhabdo", [f(R, cpk_uln=12.5, creatinine_baseline=1.5)]),
     ("CTCAE grade III keratitis", [f(OC, grade=3)]),
+    # lay grade words: "level"/"stage" with a whole number, "graded it N" (never a lab value)
+    ("the eye doctor calls her eye problem level 3", [f(OC, grade=3)]),
+    ("stage 2 skin rash, what now", [f(S, grade=2)]),
+    ("rash on her arms, the dermatologist graded it as a 2. hold?", [f(S, grade=2)]),
+    ("CK level 12x ULN and creatinine level 1.6x baseline", [f(R, cpk_uln=12.0, creatinine_baseline=1.6)]),
+    # the grade reached chooses the row, not the grade the reaction has come back to
+    (
+        "hepatotoxicity was grade 3 with jaundice, improved to grade 1 after the hold. resume?",
+        [f(H, grade=3, symptomatic=True)],
+    ),
+    ("eye toxicity grade 2, now down to grade 1 — restart?", [f(OC, grade=2)]),
+    # one grade shared by reactions named together, only when the text says so
+    ("rash and eye toxicity, both grade 2", [f(S, grade=2), f(OC, grade=2)]),
+    ("grade 4 skin and ocular toxicities", [f(S, grade=4), f(OC, grade=4)]),
+    ("grade 3 rash and blurred vision", [f(S, grade=3), f(OC)]),
+    # a creatinine rise between two values, when the clause says the first is the baseline
+    (
+        "CPK 15x ULN, creatinine went from 70 to 140 umol/L since baseline",
+        [f(R, cpk_uln=15.0, creatinine_baseline=2.0)],
+    ),
+    ("CK 12x ULN, creat rose from baseline 0.8 to 1.2", [f(R, cpk_uln=12.0, creatinine_baseline=1.5)]),
+    # a multiple computed from two values lands on the bound exactly (1.2 / 0.8 is 1.5, not 1.4999…)
+    ("CK 11x ULN, creatinine 0.8 -> 1.2 mg/dL", [f(R, cpk_uln=11.0, creatinine_baseline=1.5)]),
     # typos a clinician makes
     ("occular toxicty grade 3", [f(OC, grade=3)]),
     ("opthalmic toxicity grade 2", [f(OC, grade=2)]),
@@ -206,6 +229,10 @@ NOT_DOSING = [
     "What does 'withhold until Grade ≤ 1' mean?",
     "When should avutometinib be permanently discontinued?",
     "Who wrote this document?",
+    # prevention or pre-treatment: no reaction to decide on yet
+    "Should anything be given before the first dose to keep the rash from developing?",
+    "Does my husband need an eye check before he starts the capsules?",
+    "what do we give up front for the skin side effects?",
     "ocular toxicity",
     "",
 ]

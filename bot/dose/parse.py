@@ -61,6 +61,22 @@ _GRADE_RE = re.compile(
     rf"(?<![\w])(?:ctcae\s+)?(?:grades?|gr\.?|g(?=\d))\s*(?:[-:#=]\s*)?(?P<a>{_GRADE_NUM})(?![\w])"
     rf"(?:(?:\s*(?:-|/|,)\s*|\s+(?:or|to|and|&)\s+)(?P<b>{_GRADE_NUM})(?![\w]))?"
 )
+# "level 4" / "stage 4" in lay words ("her eye side effect is level 4"): a grade, when the number is a whole
+# number alone (never "CK level 4000", "creatinine level 1.6", "level 4x ULN").
+_LEVEL_RE = re.compile(
+    r"(?<![\w])(?:level|stage)\s+(?P<a>[1-5])(?![\w%×]|[.,]\d|\s*(?:x|times|fold|-fold|u/l|iu|mg|µmol|umol)(?![a-z]))"
+)
+# A grade the reaction has come back to ("now back to grade 1 after holding", "resolved to G1"): the
+# current state, not the grade the table's row is chosen by (the row says "withhold until Grade ≤ 1").
+_RESOLVED_RE = re.compile(
+    r"(?<![\w])(?:back|down|improved|improving|resolved|resolving|recovered|settled|dropped|decreased|"
+    r"came\s+down|went\s+down|gone\s+down)\s+(?:now\s+)?(?:to|at)\s+(?:a\s+|an\s+)?$"
+)
+# "derm graded it 3", "graded as a 2": the grade given by whoever graded it
+_GRADED_RE = re.compile(
+    r"(?<![\w])(?:graded|classed|classified|scored)\s+(?:(?:it|this|that|her|him|them|the\s+\w+)\s+)?"
+    r"(?:(?:as|at)\s+)?(?:an?\s+)?(?P<a>[1-5]|one|two|three|four)(?![\w%×]|[.,]\d|\s*(?:x|times|fold)(?![a-z]))"
+)
 _GRADE_BOUND_RE = re.compile(r"(?<![\w])(?:grades?|gr\.?|g)\s*(?:>=|<=|≥|≤|>|<)\s*\d")
 _SEVERITY_RE = re.compile(r"(?<![\w])(mild(?:ly)?|moderate(?:ly)?|severe(?:ly)?|life[\s-]*threat\w*)(?![\w])")
 _SEVERITY = {"mild": 1, "moderate": 2, "severe": 3, "life": 4}
@@ -143,10 +159,15 @@ _BARE_RE = re.compile(
     r"(?![\w.%×]|\s*(?:x|×|times|fold|-fold|%)(?![a-z]))"
 )
 _FROM_TO_RE = re.compile(
-    r"\s*(?:(?:has|have|had|is|was|went|gone|rose|risen|increased|climbed|up)\s+)*from\s+"
+    r"\s*(?:(?:has|have|had|is|was|went|gone|rose|risen|increased|climbed|up)\s+)*from\s+(?:(?:a\s+|her\s+|his\s+)?(?:baseline|b/l)\s+(?:of\s+)?)?"
     r"(?P<a>\d{1,6}(?:[.,]\d{1,3})?)\s*(?:[a-zµμ/]+\s+)?to\s+(?P<b>\d{1,6}(?:[.,]\d{1,3})?)"
 )
 
+_RISE_FROM_RE = re.compile(
+    r"(?<![\w])from\s+(?:(?:a\s+|her\s+|his\s+)?(?:baseline|b/l)\s+(?:of\s+)?)?(?P<a>\d{1,6}(?:\.\d{1,3})?)\s*"
+    r"(?:[a-zµμ/]+\s+)?to\s+(?P<b>\d{1,6}(?:\.\d{1,3})?)(?:\s*(?:umol/l|µmol/l|μmol/l|mg/dl|mmol/l))?(?![\w%×]|\.\d)"
+)
+_BASELINE_WORD_RE = re.compile(r"(?<![\w])(?:baseline|b/l)(?![\w])")
 _CPK_TERM_RE = re.compile(r"(?<![\w])(cpk|ck|creatine\s+(?:phospho)?kinase|phosphokinase)(?![\w])")
 _CREAT_TERM_RE = re.compile(r"(?<![\w])(serum\s+creatinine|creatinine|creat|s?cr)(?![\w])")
 _LIVER_LAB_RE = re.compile(r"(?<![\w])(alt|ast|bilirubin|lfts?|transaminases?|liver\s+enzymes)(?![\w])")
@@ -185,7 +206,13 @@ _SOFT_VETO_RE = re.compile(
     r"mechanism\w*|moa|why|how\s+often|how\s+frequent\w*|freq\w*|schedul\w*|monitor\w*|exams?|examinations?|"
     r"check\w*|measur\w*|drawn|surveillance|assess\w*|on-?target|class\s+effect|causes?|caused|follow-?\s?up|"
     r"bloods|blood\s*(?:tests?|work|draws?)|(?:do|did)\s+(?:i|we)\s+(?:still\s+)?need\s+(?:the|a|to)|"
-    r"how\s+long)(?![\w])"
+    r"how\s+long|"
+    # before any reaction ("give up front to stop the rash from happening", "an eye specialist before she
+    # even starts the tablets"): prevention or pre-treatment, not a reaction to decide on
+    r"up[\s-]*front|in\s+advance|(?:stop|keep)\s+(?:the\s+|a\s+|it\s+|this\s+|her\s+|his\s+)?[a-z]+\s+from\s+"
+    r"(?:happening|occurring|developing|starting|coming)|before\s+(?:(?:she|he|they|we|you|i|the\s+patient|pt)\s+)?"
+    r"(?:even\s+)?(?:start|starts|starting|begin|begins|beginning|commenc\w*)|before\s+(?:the\s+)?first\s+dose|"
+    r"pre-?treatment)(?![\w])"
 )
 # Who has the reaction ("my eyes are blurry", "pt has a rash", "she developed hives"): a question about a
 # patient's own reaction is a dosing question even without a dosing verb (then usually: which grade?).
@@ -287,6 +314,15 @@ _NEG_AFTER_RE = re.compile(
 _NEG_WINDOW = 120  # characters read before a mention for a negation cue: far more than 4 words
 # What may stand between the items of a list that one negation covers ("no SJS, TEN or DRESS").
 _LIST_GAP_RE = re.compile(r"\s*(?:,|/|;)?\s*(?:(?:or|nor|and|&)\s+)?(?:(?:signs?|evidence)\s+of\s+)?")
+# Reactions named together that one grade follows or precedes ("both eyes and skin grade 4", "grade 4 eye
+# and skin toxicity"): the grade is each one's.
+_COORD_GAP_RE = re.compile(
+    r"\s*(?:,\s*(?:and\s+)?|/|&|\+|and\s+|plus\s+)\s*(?:the\s+|her\s+|his\s+|their\s+)?"
+)
+_COORD_TAIL_RE = re.compile(
+    r"\s*(?:toxicit(?:y|ies)|tox|reactions?|side[\s-]*effects?)?\s*(?:[,:-]\s*)?(?:(?:are|is|both|all|at|were|of|each)\s+)*"
+)
+_SHARED_RE = re.compile(r"(?<![\w])(?:both|each|all|toxicities|reactions|side[\s-]*effects)(?![\w])")
 _POS_AFTER_RE = re.compile(r"^\s*[:=]\s*(?:yes|y|present|positive)(?![\w])")
 
 # Misspellings too short or too ambiguous for edit distance.
@@ -688,6 +724,7 @@ class _Scan:
     generic: bool = False
     patient: bool = False
     retracted: tuple[str, ...] = ()  # reactions named only to be denied ("the skin, not the eyes")
+    low: str = ""  # the normalised text the mentions' offsets refer to
 
 
 def _scan(question: str, lex: Lexicon) -> _Scan:
@@ -719,6 +756,9 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         a = _num(m.group("a"))
         b = _num(m.group("b")) if m.group("b") else None
         cands.append(Mention("grade", m.start(), m.end(), number=a, number2=b))
+    for pattern in (_LEVEL_RE, _GRADED_RE):
+        for m in pattern.finditer(low):
+            cands.append(Mention("grade", m.start(), m.end(), number=_num(m.group("a"))))
     for m in _GRADE_BOUND_RE.finditer(low):
         cands.append(Mention("ignored", m.start(), m.end()))
     for m in _SEVERITY_RE.finditer(low):
@@ -735,14 +775,25 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
     for m in _PCT_ULN_RE.finditer(low):
         cands.append(
             Mention(
-                "ratio", m.start(), m.end(), field="cpk_uln", number=_num(m.group("num")) / 100, flag=True
+                "ratio",
+                m.start(),
+                m.end(),
+                field="cpk_uln",
+                number=_quotient(_num(m.group("num")), 100),
+                flag=True,
             )
         )
     for pattern in (_BASE_NOW_RE, _AT_BASELINE_RE, _ARROW_RE):
         for m in pattern.finditer(low):
             a, b = _num(m.group("a")), _num(m.group("b"))
             if a > 0:
-                cands.append(Mention("baseline_now", m.start(), m.end(), number=b / a))
+                cands.append(Mention("baseline_now", m.start(), m.end(), number=_quotient(b, a)))
+    # "went from 80 to 140 umol/L vs baseline": a rise from the baseline value, when the clause says so
+    for m in _RISE_FROM_RE.finditer(low):
+        a, b = _num(m.group("a")), _num(m.group("b"))
+        clause = (_clause_start(bounds, m.start()), _clause_end(bounds, m.end(), len(low)))
+        if a > 0 and _BASELINE_WORD_RE.search(low, *clause):
+            cands.append(Mention("baseline_now", m.start(), m.end(), number=_quotient(b, a)))
     for m in _REF_VALUE_RE.finditer(low):
         cands.append(
             Mention("reference", m.start(), m.end(), number=_num(m.group("num")), message=m.group("ref"))
@@ -757,7 +808,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
                 m.start(),
                 m.end(),
                 field="creatinine_baseline",
-                number=1 + float(m.group("num")) / 100,
+                number=_quotient(100 + float(m.group("num")), 100),
                 flag="baseline" in m.group(0) or "b/l" in m.group(0),
             )
         )
@@ -840,6 +891,8 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
             low, max(0, mn.start - 16), mn.start
         ):
             continue  # "grade 3, not grade 2": the value taken back is no fact
+        if mn.kind in ("grade", "severity") and _RESOLVED_RE.search(low, max(0, mn.start - 32), mn.start):
+            continue  # "grade 3 … now back to grade 1": the row is chosen by the grade it reached
         negatable = mn.kind in ("reaction", "flag", "aki", "symptom") and not mn.negated
         negated = negatable and _negated(low, bounds, mn.start, mn.end)
         if (
@@ -900,6 +953,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         generic=not _CONTINUATION_RE.match(low) and _names_generic_reaction(low, mentions),
         patient=bool(_PATIENT_RE.search(low)),
         retracted=tuple(dict.fromkeys(retracted)),
+        low=low,
     )
 
 
@@ -1081,7 +1135,9 @@ def _attach_lab_values(
                 continue
             num = m.number if m.number is not None else 0.0
             if refs.get(lab[2]):  # "CPK 4200 U/L with ULN 300": the multiple is 14
-                out.append(Mention("ratio", m.start, m.end, field=lab[2], number=num / refs[lab[2]]))
+                out.append(
+                    Mention("ratio", m.start, m.end, field=lab[2], number=_quotient(num, refs[lab[2]]))
+                )
                 continue
             out.append(
                 _problem(
@@ -1131,6 +1187,8 @@ def _attach_lab_values(
             out.append(Mention("state", start - len(lead.group(0)), start, field=name, number=1.0))
             continue
         span = _FROM_TO_RE.match(low, end, ce)
+        if span and not free(span.start("a"), span.end("b")):
+            continue  # read already (a rise from the baseline value)
         if span:
             values = f"{span.group('a')} to {span.group('b')}"
             out.append(
@@ -1159,6 +1217,12 @@ def _attach_lab_values(
                 )
             )
     return sorted(out, key=lambda m: m.start)
+
+
+def _quotient(a: float, b: float) -> float:
+    """a / b for a multiple computed from two written values, rounded to 9 decimals so that binary floating
+    point never moves it across a bound: 1.2 / 0.8 is 1.5 (≥ 1.5 holds), not 1.4999999999999998."""
+    return round(a / b, 9)
 
 
 def _satisfies(value: float, cmp: str, bound: float) -> bool:
@@ -1276,15 +1340,45 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
         users = [r for r in order if r in lex.reactions_using(name)]
         return list(users) if users else [None]
 
+    def coordinated(m: Mention, target: str | None) -> list[str]:
+        """The other reactions of a list the grade mention ``m`` follows or precedes directly."""
+        k = bisect.bisect_left(react_starts, m.start)  # reacts before m: [:k], after: [k:]
+        chain: list[Mention] = []
+        if k > 0 and _COORD_TAIL_RE.fullmatch(scan.low, reacts[k - 1].end, m.start):
+            chain = [reacts[k - 1]]
+            while len(chain) < MAX_REACTION_MENTIONS and k - len(chain) > 0:
+                prev = reacts[k - len(chain) - 1]
+                if not _COORD_GAP_RE.fullmatch(scan.low, prev.end, chain[-1].start):
+                    break
+                chain.append(prev)
+        elif k < len(reacts) and not scan.low[m.end : reacts[k].start].strip():
+            chain = [reacts[k]]
+            while len(chain) < MAX_REACTION_MENTIONS and k + len(chain) < len(reacts):
+                nxt = reacts[k + len(chain)]
+                if not _COORD_GAP_RE.fullmatch(scan.low, chain[-1].end, nxt.start):
+                    break
+                chain.append(nxt)
+        names = {r.reaction for r in chain if r.reaction}
+        if len(names) < 2:
+            return []
+        # only when the text says the grade is shared ("both", "each", "toxicities"): "grade 3 rash and
+        # blurred vision" may grade the rash alone, so the eyes' grade is asked rather than assumed
+        lo = min(m.start, *(r.start for r in chain))
+        hi = max(m.end, *(r.end for r in chain))
+        if not _SHARED_RE.search(scan.low, max(0, lo - 8), min(len(scan.low), hi + 12)):
+            return []
+        return [r for r in order if r in names and r != target]
+
     strong = weak = False
     for m in scan.mentions:
         if m.kind == "grade":
             strong = True
             target = nearest(m)
             assert m.number is not None
-            accs[target].add("grade", m.number)
-            if m.number2 is not None:
-                accs[target].add("grade", m.number2)
+            for t in (target, *coordinated(m, target)):
+                accs[t].add("grade", m.number)
+                if m.number2 is not None:
+                    accs[t].add("grade", m.number2)
         elif m.kind == "severity":
             target = nearest(m, same_clause_within=40)
             if target is not None:
