@@ -127,6 +127,10 @@ def abstain_reason(hits: Sequence[Hit], support: Support, th: Thresholds, stated
     if foreign:
         return f"asks about what the source never mentions: {'; '.join(foreign)}"
     best = max(h.dense for h in hits)
+    if support.missing_acronyms and stated < th.passage_support:
+        # a named thing ("what to look for on OCT?") beside a passage about its neighbourhood (the eye
+        # exams) is not answered by it, however similar: the passage must state the rest of the question
+        return f"names what the source never mentions ({', '.join(support.missing_acronyms)})"
     if best < th.min_dense:
         return f"best similarity {best:.2f} is below {th.min_dense:.2f}"
     if (

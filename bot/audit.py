@@ -169,7 +169,12 @@ class Auditor:
             raise FaqbotError(f"FAQBOT_AUDIT_QUEUE={s.audit_queue} must be >= 1")
         store = open_store(s.database_url, s.resolve(s.data_dir))
         return cls(
-            store, s.audit_redaction, s.audit_required, s.audit_retention_days, s.audit_hash_key, s.audit_queue
+            store,
+            s.audit_redaction,
+            s.audit_required,
+            s.audit_retention_days,
+            s.audit_hash_key,
+            s.audit_queue,
         )
 
     @property

@@ -803,7 +803,7 @@ def create_router(
             openapi_extra=openapi_operation(
                 inline(request_schema(service.hook, tuple(service.prefetch))),
                 inline(spec_schema("response")),
-                "Cards ({\"cards\": []} when the order or patient is not on the regimen)",
+                'Cards ({"cards": []} when the order or patient is not on the regimen)',
                 (400, 401, 412, 413, 503),
             ),
         )

@@ -242,7 +242,11 @@ class Chunker:
                 for start, end in _list_items(block):
                     emit(start, end, context, "list_item")
                     self._sentences(text, start, end, context, emit)
-            elif _is_key_value(block) and len(block.lines) == 1 and len(block.single_text) <= TITLE_BLOCK_LINE_MAX:
+            elif (
+                _is_key_value(block)
+                and len(block.lines) == 1
+                and len(block.single_text) <= TITLE_BLOCK_LINE_MAX
+            ):
                 # "Phone: …", "CAS No.: …": indexed under its key, so a question about the key finds it
                 emit(block.start, block.end, _field_context(section, block.single_text), "field")
             else:
@@ -267,7 +271,9 @@ class Chunker:
     def _prose(self, text: str, start: int, end: int, context: str, emit: _Emit) -> None:
         if end - start <= self.max_chars:
             unit = emit(start, end, context, "paragraph")
-            self._sentences(text, start, end, context, emit, BOILERPLATE if unit == BOILERPLATE else "sentence")
+            self._sentences(
+                text, start, end, context, emit, BOILERPLATE if unit == BOILERPLATE else "sentence"
+            )
             return
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 

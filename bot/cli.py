@@ -75,8 +75,10 @@ def cmd_verify_index(args: argparse.Namespace, out: TextIO) -> int:
     s = _settings(args)
     t0 = time.perf_counter()
     data = ix.read_index(s.index_path)
-    lexical = "current" if data.lexical is not None and data.lexical.fingerprint == fingerprint() else (
-        "from other code (recomputed on load; run `faqbot build` to store them)"
+    lexical = (
+        "current"
+        if data.lexical is not None and data.lexical.fingerprint == fingerprint()
+        else ("from other code (recomputed on load; run `faqbot build` to store them)")
     )
     out.write(
         f"{s.index_dir}/ intact: {len(data.chunks)} chunks, {len(data.manifest.files)} files match their "
@@ -224,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a stale index")
 
-    p = sub.add_parser("verify-index", help="check every file of the index (what each load checks) and report")
+    p = sub.add_parser(
+        "verify-index", help="check every file of the index (what each load checks) and report"
+    )
     _add_common(p)
 
     p = sub.add_parser(

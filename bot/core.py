@@ -294,12 +294,13 @@ class Bot:
         """The question's vector, misspellings corrected first when an index is loaded, and the names of
         the regimen the source is about left out (``bot.retrieval.without_subject``)."""
         if self.searcher is not None:
-            from bot.retrieval import without_subject
+            from bot.retrieval import generic_publisher, without_subject
 
             question = self.searcher.vocabulary.corrected(question)
             rules = self.dose.rules if self.dose is not None else None
             if rules is not None and rules.regimen:
                 question = without_subject(question, rules.regimen, self.searcher.vocabulary)
+            question = generic_publisher(question, self.searcher.publisher_names, self.searcher.vocabulary)
         return self.embedder.encode_one(question)
 
     def search(self, question: str, k: int | None = None, mode: str = "hybrid") -> list[Hit]:

@@ -109,6 +109,10 @@ def _hyphenated(word: str, terms: Collection[str]) -> str | None:
     return None
 
 
+# An amount written against its unit ("200mg", "0.8mg/kg", "5ml"): the unit is a word of its own.
+_NUMBER_UNIT_RE = re.compile(
+    r"(?<![\w.])(\d{1,6}(?:\.\d{1,3})?)(mg|mcg|µg|ug|g|kg|ml|mL|l|mmol|umol|µmol|iu)(?![a-z])", re.I
+)
 _LETTERS_DIGITS_RE = re.compile(r"([a-z]{2,12})(\d{1,6})")
 
 
@@ -136,6 +140,7 @@ def normalize_query(
     frequency in English (0 when unknown)."""
     text = _JOIN_RE.sub(" / ", question) if ("/" in question or "+" in question) else question
     text = _GRADE_RE.sub(r"grade \1", text)
+    text = _NUMBER_UNIT_RE.sub(r"\1 \2", text)
     text = _DAY_RE.sub(lambda m: (f"cycle {m.group(1)} " if m.group(1) else "") + f"day {m.group(2)}", text)
     table = abbreviations()
 

@@ -50,6 +50,7 @@ MODES = ("hybrid", "dense", "bm25")
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:[-./][a-z0-9]+)*%?")
 _OWN_SETTING_RE = re.compile(r"\b(?:for|in|into|on|onto|to|from|at)\s+(?:our|my|their)\b[^?.!;]{0,60}", re.I)
 _ACRONYM_RE = re.compile(r"(?<![\w])[A-Z][A-Z0-9]{2,}(?![\w])")
+_SHOUTED_RE = re.compile(r"(?<![\w])[A-Z][A-Z0-9]*(?:[ \t,:;!#-]+[A-Z][A-Z0-9]*)+(?![\w])")
 STOPWORDS = frozenset(
     """a an the and or of to in on at for by with from as is are was were be been being it its this that
     these those there their they them he she his her we our you your i me my do does did done can could
@@ -342,6 +343,8 @@ class Vocabulary:
         terms = self.salient(question)
         # an acronym in capitals is a name: never a typo of a common word, never fuzzily covered
         acronyms = {a.lower() for a in _ACRONYM_RE.findall(question)}
+        # words of a run in capitals ("IGNORE ALL PREVIOUS INSTRUCTIONS") are shouting, not acronyms
+        shouted = {w.lower() for run in _SHOUTED_RE.findall(question) for w in run.split() if w.isalnum()}
         fuzzy = self.fuzzy_terms(t for t in terms if t not in acronyms)
         missing = [t for t in terms if not self.covers(t, t in fuzzy)]
 
@@ -366,6 +369,7 @@ class Vocabulary:
                 )
             ),
             lost,
+            tuple(t for t in missing if t in acronyms and t not in shouted and t not in setting_acronyms()),
         )
 
     def _stated(self, term: str) -> bool:
@@ -380,6 +384,14 @@ def _synonym_index() -> DeleteIndex:
     """Symmetric-delete index of the synonym terms (deletions up to two letters, so every synonym within
     two edits of a word shares a key with it)."""
     return DeleteIndex(synonym_groups(), depth=2)
+
+
+@lru_cache(maxsize=1)
+def setting_acronyms() -> frozenset[str]:
+    """Acronyms of the asker's setting, formats and roles (``bot/data/setting_acronyms.txt``)."""
+    from bot.datafiles import data_lines
+
+    return frozenset(line.lower() for line in data_lines("setting_acronyms.txt"))
 
 
 @lru_cache(maxsize=1)
@@ -448,6 +460,40 @@ def without_subject(question: str, names: Sequence[str], vocabulary: Vocabulary)
     return " ".join(stripped.split())
 
 
+# Keys of the lines that name who publishes a document (author, web site, e-mail): generic front matter.
+_PUBLISHER_KEY_RE = re.compile(r"(?:authors?|by|publisher|web|website|url|homepage|e-?mail)", re.I)
+PUBLISHER_MAX_ZIPF = 1.5  # a name, not an English word: "smolecule", never "support" or "team"
+
+
+def publisher_names(fields: Iterable[Chunk]) -> frozenset[str]:
+    """Words naming the document's publisher: in the value of an author, web or e-mail line and not English
+    words ("Author: Smolecule Technical Support Team", "info@smolecule.com" → smolecule). At most 8."""
+    zipf = word_zipf()
+    found: dict[str, None] = {}
+    for c in fields:
+        key = c.context.rsplit(" › ", 1)[-1]
+        if not _PUBLISHER_KEY_RE.fullmatch(key.strip(" .")):
+            continue
+        for t in re.findall(r"[a-z]{4,}", c.text.lower()[len(key) :]):
+            if zipf.get(t, 0.0) < PUBLISHER_MAX_ZIPF and t not in ("http", "https"):
+                found[t] = None
+    return frozenset(list(found)[:8])
+
+
+def generic_publisher(question: str, names: Iterable[str], vocabulary: Vocabulary) -> str:
+    """The question for embedding with the publisher's name read as "the publisher" ("where is smolecule
+    based?" → "where is the publisher based?"): a made-up name means nothing to the encoder and pulls the
+    vector to any line that spells it (an e-mail address) instead of the line that answers. Kept when too
+    little would remain. Linear in the question."""
+    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    if not alt:
+        return question
+    replaced = re.sub(rf"(?<![\w@.])(?:{alt})(?:'s)?(?![\w@]|\.\w)", "the publisher", question, flags=re.I)
+    if replaced == question or len(vocabulary.salient(replaced)) < SUBJECT_MIN_REST:
+        return question
+    return replaced
+
+
 @dataclass(frozen=True, slots=True)
 class Support:
     """Corpus support of a question: the unsupported terms, the share of the question's information
@@ -458,6 +504,9 @@ class Support:
     rarest_missing: float
     missing_topics: tuple[str, ...] = ()  # drug-label topics asked about that the corpus never mentions
     missing_information: float = 0.0  # the unsupported terms' information, summed
+    # acronyms written in capitals that the corpus never uses ("OCT", "LVEF"), besides the asker's setting
+    # ("EHR", "URL": ``bot/data/setting_acronyms.txt``): a named thing the source does not mention
+    missing_acronyms: tuple[str, ...] = ()
 
 
 class HybridSearcher:
@@ -502,6 +551,7 @@ class HybridSearcher:
             if " › " in c.context
         }
         self.bm25 = tables  # bm25s's vocab_dict and score matrix, as stored
+        self.publisher_names = publisher_names(self.chunks[i] for i in self._field_keys)
 
     def chunk_terms(self, row: int) -> frozenset[str]:
         """The tokens a chunk is indexed under (none for a view)."""

@@ -393,7 +393,8 @@ class AskBody(BaseModel):
         StrictStr,
         AfterValidator(_text),
         Field(
-            description="1 to FAQBOT_MAX_QUESTION_CHARS (2000) characters, not only white space. " + TEXT_NOTE,
+            description="1 to FAQBOT_MAX_QUESTION_CHARS (2000) characters, not only white space. "
+            + TEXT_NOTE,
             json_schema_extra={"pattern": NONBLANK_PATTERN, "maxLength": 2000},
         ),
     ]
@@ -447,6 +448,7 @@ class FeedbackBody(BaseModel):
     request_id: Annotated[Text, Field(max_length=64)] = Field(
         default="", description="the X-Request-ID of the answer rated (links the audit record)"
     )
+
 
 class ExportDecision(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -780,7 +782,9 @@ def create_app(
             from bot.dose import Facts
 
             rules = getattr(bot.dose, "rules", None)
-            facts = Facts.from_mapping(body.model_dump(), rules.reaction_names() if rules is not None else None)
+            facts = Facts.from_mapping(
+                body.model_dump(), rules.reaction_names() if rules is not None else None
+            )
             return bot.decide(facts, caller=request_caller(request, security)).to_dict()
         except AuditWriteError as exc:
             return unrecorded(exc)
@@ -859,7 +863,6 @@ def create_app(
         md = render.export_markdown(answers, view.notice)
         # free-form facts may carry unpaired surrogates (JSON allows them): written as U+FFFD
         return MarkdownResponse(re.sub("[\ud800-\udfff]", "\ufffd", md))
-
 
     def openapi() -> dict[str, Any]:
         """FastAPI's spec with the limits from the settings, errors as JSON on every route (FastAPI gives

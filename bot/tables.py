@@ -80,7 +80,11 @@ def is_table_question(question: str, has_case_facts: bool) -> bool:
         return False
     if _SOURCES_RE.search(low) or len(action_categories(low)) > 1:
         return False  # about the references, or about how actions are chosen in general
-    return any(p.search(low) for p in sig.about) or bool(action_categories(low)) or bool(_COVERAGE_RE.search(low))
+    return (
+        any(p.search(low) for p in sig.about)
+        or bool(action_categories(low))
+        or bool(_COVERAGE_RE.search(low))
+    )
 
 
 def matching_rows(question: str, reactions: Sequence[str], rules: RuleSet) -> list[Rule]:
@@ -107,7 +111,9 @@ def coverage_passages(rules: RuleSet) -> list[Passage]:
     return out
 
 
-def table_answer(question: str, reactions: Sequence[str], has_case_facts: bool, rules: RuleSet) -> Answer | None:
+def table_answer(
+    question: str, reactions: Sequence[str], has_case_facts: bool, rules: RuleSet
+) -> Answer | None:
     """The answer to a question over the tables as a whole, or None when it is not one."""
     if not is_table_question(question, has_case_facts):
         return None

@@ -284,7 +284,9 @@ def test_a_full_queue_makes_callers_wait_and_close_drains_it(project: Path, capl
     auditor.close()  # an orderly stop: everything queued is written first
     late.join(5)
     assert [r.request_id for r in SQLiteStore(store.path).records()] == ["r0", "r1", "r2", "r3"]
-    auditor.record_answer(Caller("api", "a", "r4"), {"route": "answer"})  # after close: counted, not lost silently
+    auditor.record_answer(
+        Caller("api", "a", "r4"), {"route": "answer"}
+    )  # after close: counted, not lost silently
     assert auditor.status()["failed"] == 1 and "audit record r4 not written" in caplog.text
 
 

@@ -346,7 +346,9 @@ def test_a_cds_hooks_card_link_opens_the_row_in_the_source(browser: Any, server:
     """Issue 12: a card's link ({base}/#p-<passage id>) opens the Source tab at the row, highlighted."""
     import httpx
 
-    body = json.loads((Path(__file__).parent / "data" / "cds_hooks" / "order-select-request.json").read_text())
+    body = json.loads(
+        (Path(__file__).parent / "data" / "cds_hooks" / "order-select-request.json").read_text()
+    )
     r = httpx.post(server["url"] + "cds-services/faqbot-order-select", json=body, timeout=30)
     link = r.json()["cards"][0]["links"][0]["url"]
     assert link.startswith(server["url"] + "#p-")

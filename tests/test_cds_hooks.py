@@ -249,7 +249,9 @@ def test_bad_requests_are_named(client: Any, service: str, mutate: Any, status: 
         ("faqbot-order-sign", lambda b: b["prefetch"].update(ck={"id": "x"}), "prefetch.ck"),
     ],
 )
-def test_requests_are_validated_against_the_spec_schema(client: Any, service: str, mutate: Any, named: str) -> None:
+def test_requests_are_validated_against_the_spec_schema(
+    client: Any, service: str, mutate: Any, named: str
+) -> None:
     body = fixture({"faqbot-patient-view": "patient-view-request"}.get(service, "order-select-request"))
     if service == "faqbot-order-sign":
         body = fixture("order-sign-request")
@@ -284,9 +286,9 @@ def test_openapi_documents_the_cds_routes_with_the_spec_schemas(client: Any) -> 
     # a documented request is accepted, the real response matches the documented one
     r = call(client, services[0]["id"], fixture("order-select-request"))
     jsonschema.Draft202012Validator(
-        paths[f"/cds-services/{services[0]['id']}"]["post"]["responses"]["200"]["content"]["application/json"][
-            "schema"
-        ]
+        paths[f"/cds-services/{services[0]['id']}"]["post"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"]
     ).validate(r.json())
 
 
@@ -358,7 +360,10 @@ def test_feedback_examples_are_recorded_in_the_feedback_log(root: Path) -> None:
         {"feedback": [{"outcome": "accepted", "outcomeTimestamp": "2020-12-11T00:00:00Z"}]},
         {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "2020-12-11T00:00:00Z"}]},
         {"feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "2020-12-11"}]},
-        {"feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "2020-12-11T00:00:00Z"}] * 101},
+        {
+            "feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "2020-12-11T00:00:00Z"}]
+            * 101
+        },
         {"cards": []},
     ],
 )

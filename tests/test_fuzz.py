@@ -25,15 +25,32 @@ from bot.settings import Settings
 from bot.textdist import METER
 from tests.conftest import ROOT
 
-ODD = ["\ud800", "\udfff", "\x00", "\x1b", "\x7f", "\x85", "\u200b", "\ufeff", "\u0301", "\u202e", "\ufdfa", "ﬁ"]
+ODD = [
+    "\ud800",
+    "\udfff",
+    "\x00",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\u200b",
+    "\ufeff",
+    "\u0301",
+    "\u202e",
+    "\ufdfa",
+    "ﬁ",
+]
 CHARS = st.one_of(st.characters(), st.sampled_from(ODD))
 UNICODE = st.text(CHARS, max_size=400)
 WORDISH = st.lists(
-    st.one_of(st.sampled_from(["grade", "3", "rash", "cpk", "10x", "uln", "ocular", "and", "no", "aki"]), UNICODE),
+    st.one_of(
+        st.sampled_from(["grade", "3", "rash", "cpk", "10x", "uln", "ocular", "and", "no", "aki"]), UNICODE
+    ),
     max_size=30,
 ).map(" ".join)
 ANY_TEXT = st.one_of(UNICODE, WORDISH)
-SUITE = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SUITE = settings(
+    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 # ---- the dose parser ------------------------------------------------------------------------------------
@@ -79,12 +96,25 @@ JSON = st.recursive(
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(UNICODE, kids, max_size=4),
     max_leaves=12,
 )
-FIELDS = ["question", "history", "answers", "reaction", "grade", "aki", "rating", "text", "facts", "citations"]
+FIELDS = [
+    "question",
+    "history",
+    "answers",
+    "reaction",
+    "grade",
+    "aki",
+    "rating",
+    "text",
+    "facts",
+    "citations",
+]
 BODIES = st.one_of(
     JSON,
     st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=4),
     st.fixed_dictionaries({"question": ANY_TEXT}),
-    st.fixed_dictionaries({"answers": st.lists(st.fixed_dictionaries({"question": ANY_TEXT, "text": ANY_TEXT}))}),
+    st.fixed_dictionaries(
+        {"answers": st.lists(st.fixed_dictionaries({"question": ANY_TEXT, "text": ANY_TEXT}))}
+    ),
 )
 POSTS = ["/api/ask", "/api/decide", "/api/feedback", "/api/export"]
 
@@ -135,7 +165,9 @@ def test_http_boundary_never_fails_with_5xx(live_client: Any, path: str, body: A
 
 
 @settings(SUITE, max_examples=150)
-@given(path=st.sampled_from([*POSTS, "/api/passages/x", "/api/nope", "/healthz"]), raw=st.binary(max_size=300))
+@given(
+    path=st.sampled_from([*POSTS, "/api/passages/x", "/api/nope", "/healthz"]), raw=st.binary(max_size=300)
+)
 def test_http_boundary_takes_any_bytes(client: Any, path: str, raw: bytes) -> None:
     _check(client.post(path, content=raw, headers={"content-type": "application/json"}))
 
@@ -158,7 +190,11 @@ def test_http_error_shapes_for_hostile_bodies(client: Any) -> None:
     r = client.post("/api/export", content=free, headers=h)
     assert r.status_code == 200 and r.headers["content-type"] == "text/markdown; charset=utf-8"
     assert "x = a\ufffdb" in r.text  # a surrogate in free-form facts is written as U+FFFD
-    for method, path, status in [("GET", "/api/ask", 405), ("QUERY", "/healthz", 405), ("GET", "/api/x", 404)]:
+    for method, path, status in [
+        ("GET", "/api/ask", 405),
+        ("QUERY", "/healthz", 405),
+        ("GET", "/api/x", 404),
+    ]:
         r = client.request(method, path)
         assert r.status_code == status and r.json()["error"]["code"] in ("method_not_allowed", "not_found")
         if status == 405:

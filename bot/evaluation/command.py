@@ -57,7 +57,9 @@ def cli_eval(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"{len(cases)} cases × {len(configs)} config(s) in {run.seconds:.1f} s\n\n")
     out.write(headline_table(run) + "\n\nPassed per kind:\n\n" + kinds_table(run.configs) + "\n")
     if len(sets) > 1:  # calibration set first, blind sets after: the drop is the headline
-        out.write(f"\nPer set ({configs[0]}; the first set is the baseline of the drop):\n\n{sets_table(run)}\n")
+        out.write(
+            f"\nPer set ({configs[0]}; the first set is the baseline of the drop):\n\n{sets_table(run)}\n"
+        )
     if args.report:
         try:
             files = write_report(run, args.report)
@@ -68,4 +70,3 @@ def cli_eval(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\nGates:\n" + "".join(f"  {g.describe()}\n" for g in run.gates))
         out.write("PASSED\n" if run.passed else "FAILED\n")
     return 0 if run.passed else EXIT_GATE_FAILED
-

@@ -461,7 +461,8 @@ def sets_table(run: EvalRun) -> str:
         base = values[names[0]]
         for name in names[1:]:
             diffs = [
-                "—" if a is None or b is None else f"{b - a:+.3f}" for a, b in zip(base, values[name], strict=True)
+                "—" if a is None or b is None else f"{b - a:+.3f}"
+                for a, b in zip(base, values[name], strict=True)
             ]
             rows.append(f"| drop: {name} − {names[0]} | | " + " | ".join(diffs) + " |")
     return "\n".join(rows)
