@@ -78,3 +78,46 @@ def test_merged_and_describe() -> None:
     assert b == Facts(reaction="hepatotoxicity", grade=4, symptomatic=True)
     assert b.describe() == "hepatotoxicity · grade 4 · symptomatic"
     assert Facts().describe() == "no facts" and Facts().to_dict() == {}
+
+
+# ---- bounds: a lab multiple known only as "> 10" ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("bound", "op", "threshold", "expected"),
+    [
+        (("gt", 10.0), "gt", 10.0, True),  # every x > 10 is > 10
+        (("ge", 10.0), "gt", 10.0, None),  # x = 10 is not > 10, x = 11 is
+        (("gt", 12.0), "gt", 10.0, True),
+        (("gt", 5.0), "gt", 10.0, None),
+        (("ge", 1.5), "ge", 1.5, True),
+        (("gt", 1.5), "ge", 1.5, True),
+        (("lt", 5.0), "gt", 10.0, False),  # no x < 5 is > 10
+        (("le", 10.0), "gt", 10.0, False),
+        (("lt", 10.0), "ge", 10.0, False),
+        (("le", 10.0), "ge", 10.0, None),  # x = 10 is >= 10
+        (("lt", 12.0), "gt", 10.0, None),
+        (("gt", 10.0), "lt", 10.0, False),
+        (("lt", 1.5), "lt", 1.5, True),
+    ],
+)
+def test_a_bound_decides_a_condition_only_when_every_value_within_it_agrees(
+    bound: tuple[str, float], op: str, threshold: float, expected: bool | None
+) -> None:
+    from bot.dose.facts import Bound
+
+    assert Bound(*bound).decides(op, threshold) is expected
+
+
+def test_a_bound_decides_the_row_and_is_shown_and_serialised_as_written() -> None:
+    from bot.dose import decide
+    from bot.dose.facts import Bound
+    from bot.dose.parse import default_rules
+
+    rules = default_rules()
+    facts = Facts(reaction="rhabdomyolysis", cpk_uln=Bound("gt", 10.0), creatinine_baseline=Bound("ge", 1.5))
+    answer = decide(facts, rules)
+    assert answer.route == "decision"
+    assert answer.to_dict()["facts"]["cpk_uln"] == {"gt": 10.0}
+    assert "CPK > 10× ULN" in answer.text
+    # a bound that leaves the row's condition open is asked about like a missing value
+    open_ = decide(Facts(reaction="rhabdomyolysis", cpk_uln=Bound("gt", 5.0), creatinine_baseline=2.0), rules)
+    assert open_.route == "clarify" and "cpk_uln" in open_.missing

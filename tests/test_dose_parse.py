@@ -142,6 +142,12 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
         [f(R, cpk_uln=15.0, creatinine_baseline=2.0)],
     ),
     ("CK 12x ULN, creat rose from baseline 0.8 to 1.2", [f(R, cpk_uln=12.0, creatinine_baseline=1.5)]),
+    # the row's criterion quoted back: a bound that decides every comparison the rows make is a fact
+    (
+        "rhabdomyolysis, CPK >10x ULN and creatinine ≥1.5x baseline",
+        [f(R, cpk_uln={"gt": 10.0}, creatinine_baseline={"ge": 1.5})],
+    ),
+    ("CK over 10 times ULN, creatinine 1.6x baseline", [f(R, cpk_uln={"gt": 10.0}, creatinine_baseline=1.6)]),
     # a multiple computed from two values lands on the bound exactly (1.2 / 0.8 is 1.5, not 1.4999…)
     ("CK 11x ULN, creatinine 0.8 -> 1.2 mg/dL", [f(R, cpk_uln=11.0, creatinine_baseline=1.5)]),
     # typos a clinician makes
@@ -322,7 +328,7 @@ def test_instructions_in_the_question_never_change_a_decision(
     ("question", "field", "fragment"),
     [
         ("CPK 4500 U/L with rhabdomyolysis", "cpk_uln", "4500 u/l"),
-        ("rhabdomyolysis, CPK >10x ULN and creatinine ≥1.5x baseline", "cpk_uln", "bound"),
+        ("rhabdomyolysis, CPK >5x ULN and creatinine ≥1.5x baseline", "cpk_uln", "bound (> 5× ULN)"),
         ("rhabdo, creatinine 1.8 mg/dL, CPK 15x ULN", "creatinine_baseline", "1.8 mg/dl"),
         ("rhabdo, creatinine 2x ULN, CPK 15x ULN", "creatinine_baseline", "2× ULN"),
         ("rhabdo, CPK 4500, creatinine 2x baseline", "cpk_uln", "without a multiple"),

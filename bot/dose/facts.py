@@ -44,6 +44,43 @@ PROMPTS: dict[str, str] = {
 }
 
 
+#: The comparisons a bound can state, and how it is written.
+BOUND_OPS: dict[str, str] = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A lab multiple known only as a bound ("CPK > 10× ULN"): every value ``op`` ``value``.
+
+    A question often quotes the row's criterion back instead of the measured value. The bound decides a
+    row's condition when the condition holds (or fails) for every value within it; otherwise the engine
+    asks for the measured value. JSON: ``{"gt": 10}``."""
+
+    op: str  # gt | ge | lt | le
+    value: float
+
+    def decides(self, op: str, threshold: float) -> bool | None:
+        """Whether ``x op threshold`` holds for every x within this bound (True), for none (False), or
+        for some only (None)."""
+        lower = self.op in ("gt", "ge")
+        b, t = self.value, threshold
+        # the condition far out (x → ±∞) and just at the bound's edge (open: just beyond it)
+        far = (op in ("gt", "ge")) if lower else (op in ("lt", "le"))
+        if self.op == "ge" or self.op == "le":  # closed: the edge value itself
+            near = {"gt": b > t, "ge": b >= t, "lt": b < t, "le": b <= t}[op]
+        elif lower:  # x just above b
+            near = {"gt": b >= t, "ge": b >= t, "lt": b < t, "le": b < t}[op]
+        else:  # x just below b
+            near = {"gt": b > t, "ge": b > t, "lt": b <= t, "le": b <= t}[op]
+        return far if near == far else None
+
+    def to_json(self) -> dict[str, float]:
+        return {self.op: self.value}
+
+    def __str__(self) -> str:
+        return f"{BOUND_OPS[self.op]} {format_number(self.value)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What is known about one adverse reaction (``None``: not stated)."""
@@ -52,8 +89,8 @@ class Facts:
     grade: int | None = None
     symptomatic: bool | None = None
     suspected_scar: bool | None = None
-    cpk_uln: float | None = None
-    creatinine_baseline: float | None = None
+    cpk_uln: float | Bound | None = None
+    creatinine_baseline: float | Bound | None = None
     aki: bool | None = None
 
     def known(self) -> tuple[str, ...]:
@@ -61,13 +98,13 @@ class Facts:
         return tuple(f for f in FIELDS if getattr(self, f) is not None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Only the stated values (the ``facts`` object of the JSON contract)."""
-        return {f: getattr(self, f) for f in self.known()}
+        """Only the stated values (the ``facts`` object of the JSON contract; a bound as ``{"gt": 10}``)."""
+        return {f: _json_value(getattr(self, f)) for f in self.known()}
 
     def merged(self, newer: Facts) -> Facts:
         """These facts with every value stated in ``newer`` replacing the one here."""
         values = {f.name: getattr(self, f.name) for f in fields(Facts)}
-        values.update(newer.to_dict())
+        values.update({f: getattr(newer, f) for f in newer.known()})
         return Facts(**values)
 
     def describe(self) -> str:
@@ -102,6 +139,10 @@ class Facts:
             else:
                 values[name] = parse_ratio(name, raw)
         return cls(**values)
+
+
+def _json_value(v: Any) -> Any:
+    return v.to_json() if isinstance(v, Bound) else v
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +287,15 @@ def problems(facts: Facts) -> tuple[tuple[str, str], ...]:
             continue
         label = "CPK" if name == "cpk_uln" else "Serum creatinine"
         unit = "ULN" if name == "cpk_uln" else "baseline"
-        if isinstance(v, bool) or not isinstance(v, int | float):
+        if isinstance(v, Bound):
+            if v.op not in BOUND_OPS or not math.isfinite(v.value) or v.value <= 0:
+                out.append(
+                    (
+                        name,
+                        f"{label} {v.op} {v.value!r} is not a valid bound; give it as a multiple of {unit}.",
+                    )
+                )
+        elif isinstance(v, bool) or not isinstance(v, int | float):
             out.append((name, f"{label} {v!r} is not a number; give it as a multiple of {unit}."))
         elif not math.isfinite(v) or v <= 0:
             out.append(
@@ -273,7 +322,13 @@ def describe_value(name: str, value: Any) -> str:
     if name == "grade":
         return f"grade {value}"
     if name in RATIO_FIELDS:
-        num = format_number(value) if isinstance(value, int | float) else repr(value)
+        num = (
+            str(value)
+            if isinstance(value, Bound)
+            else format_number(value)
+            if isinstance(value, int | float)
+            else repr(value)
+        )
         return f"CPK {num}× ULN" if name == "cpk_uln" else f"serum creatinine {num}× baseline"
     words = {
         "symptomatic": ("symptomatic", "asymptomatic"),

@@ -28,12 +28,12 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from bot.dose.engine import Problem
-from bot.dose.facts import FIELDS, Facts, format_number
+from bot.dose.facts import FIELDS, Bound, Facts, format_number
 from bot.dose.rules import RuleSet
 from bot.textdist import DeleteIndex, osa_distance
 
@@ -506,6 +506,14 @@ class Lexicon:
     vocabulary: frozenset[str]
     field_reactions: tuple[tuple[str, tuple[str, ...]], ...]  # fact -> reactions whose rows use it
     regimen: frozenset[str] = _OWN_DRUGS  # the source's own drugs (the rule file's `regimen`)
+    # fact -> the (op, threshold) comparisons the rows make of it ("cpk_uln": (("gt", 10.0),))
+    thresholds: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
+
+    def comparisons(self, name: str) -> tuple[tuple[str, float], ...]:
+        for f, cs in self.thresholds:
+            if f == name:
+                return cs
+        return ()
 
     def reactions_using(self, name: str) -> tuple[str, ...]:
         for f, rs in self.field_reactions:
@@ -569,8 +577,20 @@ def _build_lexicon(rules: RuleSet) -> Lexicon:
     field_reactions = tuple(
         (f, tuple(rx.id for rx in rules.reactions if f in rules.fields_of(rx.id))) for f in FIELDS
     )
+    compared: dict[str, dict[tuple[str, float], None]] = {}
+    for rule in rules.rules:
+        for alt in rule.when:
+            for c in alt.constraints:
+                if c.op != "eq":
+                    compared.setdefault(c.field, {})[(c.op, float(c.value))] = None
+    thresholds = tuple((f, tuple(cs)) for f, cs in sorted(compared.items()))
     return Lexicon(
-        tuple(terms), excludes, frozenset(vocab), field_reactions, frozenset(rules.regimen) or _OWN_DRUGS
+        tuple(terms),
+        excludes,
+        frozenset(vocab),
+        field_reactions,
+        frozenset(rules.regimen) or _OWN_DRUGS,
+        thresholds,
     )
 
 
@@ -940,7 +960,7 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         labs += [(m.start(), m.end(), name) for m in pattern.finditer(low)]
     labs.sort()
     labs = _disjoint(labs)
-    mentions = _attach_lab_values(low, mentions, labs, bounds)
+    mentions = _attach_lab_values(low, mentions, labs, bounds, lex.comparisons)
 
     hard = bool(_HARD_VETO_RE.search(low) or _HARD_VETO_CS_RE.search(cs) or _foreign_drug(low, lex.regimen))
     return _Scan(
@@ -1059,7 +1079,11 @@ class _LabView:
 
 
 def _attach_lab_values(
-    low: str, mentions: list[Mention], labs: list[tuple[int, int, str]], bounds: Sequence[int]
+    low: str,
+    mentions: list[Mention],
+    labs: list[tuple[int, int, str]],
+    bounds: Sequence[int],
+    comparisons: Callable[[str], tuple[tuple[str, float], ...]] | None = None,
 ) -> list[Mention]:
     """Give each lab multiple its lab (the nearest lab term in its clause, before it first), and read
     states ("creatinine normal") and bare or unit values after lab terms as facts or problems."""
@@ -1156,6 +1180,13 @@ def _attach_lab_values(
         measured = [o.number for o in out if o.kind == "ratio" and o.field == target and o.number is not None]
         if measured and all(_satisfies(v, m.message, num) for v in measured):
             continue
+        op = _BOUND_OP.get(m.message)
+        if not measured and op is not None and num > 0 and comparisons:
+            bound = Bound(op, num)
+            if all(bound.decides(o, t) is not None for o, t in comparisons(target)):
+                # "CPK > 10× ULN" quoted back: it decides every row's condition on CPK as a value would
+                out.append(Mention("bound", m.start, m.end, field=target, number=num, message=op))
+                continue
         unit = _LAB_UNIT[target]
         out.append(
             _problem(
@@ -1225,6 +1256,25 @@ def _quotient(a: float, b: float) -> float:
     return round(a / b, 9)
 
 
+_BOUND_OP = {
+    ">": "gt",
+    "more than": "gt",
+    "greater than": "gt",
+    "higher than": "gt",
+    "over": "gt",
+    "above": "gt",
+    ">=": "ge",
+    "≥": "ge",
+    "at least": "ge",
+    "<": "lt",
+    "less than": "lt",
+    "under": "lt",
+    "below": "lt",
+    "<=": "le",
+    "≤": "le",
+}
+
+
 def _satisfies(value: float, cmp: str, bound: float) -> bool:
     """Whether a measured value meets a written bound ("> 10", "at least 1.5", "below 3")."""
     if cmp in (">", "more than", "greater than", "higher than", "over", "above"):
@@ -1247,13 +1297,13 @@ class _Acc:
     """Values collected for one reading of one turn."""
 
     def __init__(self) -> None:
-        self.values: dict[str, list[float | bool]] = {}
+        self.values: dict[str, list[float | bool | Bound]] = {}
         self.problems: list[Problem] = []
         # Severity words ("severe" 3): the grade only when no grade is written ("G3 (severe)", "severe
         # retinal vein occlusion, grade 4"): a written CTCAE grade is the measure the tables use.
         self.severities: list[float] = []
 
-    def add(self, name: str, value: float | bool) -> None:
+    def add(self, name: str, value: float | bool | Bound) -> None:
         self.values.setdefault(name, []).append(value)
 
     def build(self, reaction: str | None, label: str) -> tuple[Facts, tuple[Problem, ...]]:
@@ -1286,7 +1336,9 @@ class _Acc:
         return facts, tuple(problems)
 
 
-def _show_value(name: str, v: float | bool) -> str:
+def _show_value(name: str, v: float | bool | Bound) -> str:
+    if isinstance(v, Bound):
+        return f"{v}×"
     if name == "grade":
         return f"grade {format_number(float(v))}"
     if isinstance(v, bool):
@@ -1405,6 +1457,11 @@ def _read_turn(question: str, rules: RuleSet) -> _Turn:
             weak = weak or not m.flag
             for target in owners("aki"):
                 accs[target].add("aki", m.flag)
+        elif m.kind == "bound":
+            strong = True
+            assert m.number is not None
+            for target in owners(m.field):
+                accs[target].add(m.field, Bound(m.message, m.number))
         elif m.kind in ("ratio", "state"):
             if m.kind == "ratio":
                 strong = True

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from bot.chunking import chunk_id
-from bot.dose.facts import BOOL_FIELDS, CONDITION_FIELDS, FIELDS, GRADES, RATIO_FIELDS, Facts
+from bot.dose.facts import BOOL_FIELDS, CONDITION_FIELDS, FIELDS, GRADES, RATIO_FIELDS, Bound, Facts
 from bot.errors import RuleFileError
 from bot.records import Citation, Decision
 
@@ -77,6 +77,8 @@ class Constraint:
             if isinstance(self.value, bool):
                 return actual is self.value
             return type(actual) is int and actual == self.value
+        if isinstance(actual, Bound):  # "CPK > 10× ULN": decided when every value within it agrees
+            return actual.decides(self.op, float(self.value))
         return bool(_OPS[self.op][1](float(actual), float(self.value)))
 
     def describe(self) -> str:
@@ -109,7 +111,8 @@ class Alternative:
         return True
 
     def unknown(self, facts: Facts) -> tuple[str, ...]:
-        return tuple(c.field for c in self.constraints if getattr(facts, c.field) is None)
+        # not stated, or stated as a bound that does not decide the condition
+        return tuple(c.field for c in self.constraints if c.holds(facts) is None)
 
     def describe(self) -> str:
         return " and ".join(c.describe() for c in self.constraints)
