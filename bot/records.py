@@ -27,6 +27,21 @@ Route = Literal["answer", "abstain", "decision", "no_rule", "clarify"]
 ROUTES: tuple[str, ...] = ("answer", "abstain", "decision", "no_rule", "clarify")
 
 
+VIEW_TEXT_MAX = 100  # characters of a chunk embedded with its question form (a field, a row, a short line)
+_SENTENCE_END_RE = re.compile(r"[.!?](?=\s)")
+
+
+def _lead(text: str, limit: int) -> str:
+    """The text up to its first sentence end, at most ``limit`` characters (cut at a space)."""
+    m = _SENTENCE_END_RE.search(text, 0, limit)
+    if m:
+        return text[: m.end()]
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > 0 else limit]
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who asked, through which face: what an audit record names (issue 13). Faces build one per request
@@ -67,8 +82,9 @@ class Chunk:
     def embed_text(self) -> str:
         """What gets embedded and indexed lexically: the context, then the text (rows as labelled cells),
         with markup (emphasis, link targets, URLs, TeX dollars) reduced to plain words."""
-        if self.kind == "view":  # a question form of the span's chunk (bot/views.py): the form first
-            return plain(f"{self.context}\n{self.text}")
+        if self.kind == "view":  # a question form of the span's chunk (bot/views.py): the form first;
+            # a long passage would drown the form it is asked by, so its form stands alone
+            return plain(f"{self.context}\n{_lead(self.text, VIEW_TEXT_MAX)}")
         if self.kind == "table_row" and self.header and self.cells:
             body = " | ".join(f"{h}: {c}" for h, c in zip(self.header, self.cells, strict=False))
         else:

@@ -683,3 +683,18 @@ def test_a_guarantee_is_asked_of_the_disclaimer_and_overall_alone_is_no_efficacy
     v = Vocabulary(["option", "adverse"], content=["option", "adverse"])
     assert "efficacy" not in v.support("what options does it give overall?").missing_topics
     assert "efficacy" in v.support("what was the overall survival?").missing_topics
+
+
+def test_a_view_of_a_long_passage_embeds_its_form_with_the_passages_lead_only() -> None:
+    from bot.records import VIEW_TEXT_MAX, Chunk
+
+    long_text = (
+        "This document is for research only and not for clinical decisions. " + "More words here. " * 30
+    )
+    view = Chunk("v1", "doc.md", 0, len(long_text), long_text, "What may this document be used for?", "view")
+    embedded = view.embed_text()
+    assert embedded.startswith("What may this document be used for?\n")
+    # the form is not drowned by the passage: only its first sentence (at most VIEW_TEXT_MAX characters)
+    assert embedded.endswith("not for clinical decisions.") and len(embedded) < 40 + VIEW_TEXT_MAX
+    short = Chunk("v2", "doc.md", 0, 14, "Phone: 555-01", "What is the phone number?", "view")
+    assert short.embed_text() == "What is the phone number?\nPhone: 555-01"
