@@ -235,6 +235,9 @@ NOT_DOSING = [
     "What does 'withhold until Grade ≤ 1' mean?",
     "When should avutometinib be permanently discontinued?",
     "Who wrote this document?",
+    # about a row's wording, not a patient
+    "In the skin row, does grade 4 have to be a suspected SCAR to count?",
+    "Does rhabdomyolysis have to be symptomatic before the table calls for a hold?",
     # prevention or pre-treatment: no reaction to decide on yet
     "Should anything be given before the first dose to keep the rash from developing?",
     "Does my husband need an eye check before he starts the capsules?",

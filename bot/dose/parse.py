@@ -254,6 +254,10 @@ _HARD_VETO_RE = re.compile(
     r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants|"
     # what a term means or how a condition is diagnosed or graded: a definition, not a dosing decision
     r"stands?\s+for|definition\s+of|ctcae\s+version|which\s+version|counts?\s+as|"
+    # about a row's wording, not a patient ("in the hepatotoxicity row, does grade 3 have to be symptomatic
+    # to count?", "before the table calls for any action")
+    r"in\s+the\s+(?:[a-z-]+\s+){0,3}row|(?:has|have|need|needs)\s+to\s+be\s+[a-z-]+\s+(?:to\s+count|before|for\s+the\s+(?:row|table))|"
+    r"(?:the\s+)?table\s+(?:calls?\s+for|requires?|counts?)|"
     # asking for knowledge from outside the source
     r"(?:from\s+)?your\s+own\s+(?:knowledge|opinion|experience)|outside\s+(?:the|this)\s+(?:doc|document|source)|"
     r"how\s+(?:is|are|do\s+you|do\s+we)\s+[^?.]{0,40}?\b(?:diagnosed|defined|graded|diagnose|define))(?![\w])"
