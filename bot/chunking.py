@@ -18,7 +18,8 @@ from bot.boilerplate import KIND as BOILERPLATE
 from bot.boilerplate import is_boilerplate
 from bot.records import Chunk, Document
 
-CHUNKER_VERSION = "6"
+CHUNKER_VERSION = "7"
+CAPTION = "caption"  # the heading right above a table
 MAX_CHUNK_CHARS = 800
 HEADING_MAX_CHARS = 80
 TITLE_BLOCK_LINE_MAX = 100
@@ -221,6 +222,10 @@ class Chunker:
                 and (block.kind == "md_heading" or not _is_heading_candidate(nxt) or _is_key_value(nxt))
             ):
                 section = _heading_text(block)
+                if nxt.kind in ("table", "pipe_table"):
+                    # a table's caption says what the table is about ("Table 2: Management of …"):
+                    # findable and citable itself, not only as its rows' context
+                    emit(block.start, block.end, section, CAPTION)
                 i += 1
                 continue
             if block.kind in ("table", "pipe_table"):

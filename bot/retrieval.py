@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bot.boilerplate import intent_terms
+from bot.chunking import CAPTION
 from bot.records import Chunk, Hit, plain
 from bot.textdist import DeleteIndex, delete_index, deletes, osa_distance
 
@@ -535,6 +536,11 @@ class HybridSearcher:
         self._base = tables.base
         self._views = frozenset(int(i) for i in np.flatnonzero(self._base != np.arange(len(self._base))))
         self._boilerplate = frozenset(int(i) for i in np.flatnonzero(tables.boilerplate))
+        # A table's caption names what the table is about: an answer only to a question naming its label
+        # word ("what is Table 2 about?"), never to one about the topic it names ("managing reactions").
+        self._captions = {
+            i: (tokenize(c.text)[:1] or [""])[0] for i, c in _rows_of_kind(self.chunks, CAPTION)
+        }
         self.vocabulary = Vocabulary(tables.vocabulary_terms(), tables.content_terms(), tables.phrases)
         self._bibliographic = frozenset(int(i) for i in np.flatnonzero(tables.bibliographic))
         # Passages that cite rather than state — a bibliography's entries (its list items, not the section's
@@ -683,6 +689,9 @@ class HybridSearcher:
         candidates -= self._views
         if self._boilerplate and not intent_terms().intersection(tokenize(query)):
             candidates -= self._boilerplate  # calls to action are cited only when asked about
+        if self._captions:
+            asked = set(tokenize(query))
+            candidates -= {i for i, label in self._captions.items() if label not in asked}
         for i in candidates - set(dense):
             dense[i] = float(self.faiss_index.reconstruct(i) @ q[0])
         lex_norm = (lambda i: float(lex[i]) / lex_max) if lex_max > 0 else (lambda i: 0.0)

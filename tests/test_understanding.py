@@ -698,3 +698,32 @@ def test_a_view_of_a_long_passage_embeds_its_form_with_the_passages_lead_only() 
     assert embedded.endswith("not for clinical decisions.") and len(embedded) < 40 + VIEW_TEXT_MAX
     short = Chunk("v2", "doc.md", 0, 14, "Phone: 555-01", "What is the phone number?", "view")
     assert short.embed_text() == "What is the phone number?\nPhone: 555-01"
+
+
+GADGET = """# Gadget Handling Guide
+
+Author: Gadget Team
+
+Gadgets should be handled with care at every step of their life, from the loading dock to the shelf, and
+the tables below summarize how each kind of gadget is stored in the warehouse.
+
+Table 3: Storage of Fragile Gadgets
+
+Gadget\tShelf
+Glass gadget\tTop shelf
+Paper gadget\tDry shelf
+
+Fragile gadgets are stored away from heat and moisture in every warehouse.
+"""
+
+
+def test_a_tables_caption_is_a_chunk_cited_only_for_questions_naming_the_table() -> None:
+    chunks = _chunks(GADGET)
+    captions = [c for c in chunks if c.kind == "caption"]
+    assert [c.text for c in captions] == ["Table 3: Storage of Fragile Gadgets"]
+    assert all(c.context.startswith("Table 3") for c in chunks if c.kind == "table_row")
+    s, enc = _searcher(GADGET)
+    q = "what is table 3 about?"
+    assert any(h.chunk.kind == "caption" for h in s.search(q, enc([q])[0], k=10))
+    q2 = "storage of fragile gadgets"  # the topic the caption names: answered by what states it
+    assert all(h.chunk.kind != "caption" for h in s.search(q2, enc([q2])[0], k=10))
