@@ -398,7 +398,9 @@ class Bot:
                 if not other_drugs(support):  # our regimen, a reaction the tables never name
                     return no_row_answer(q, unknown, self._coverage())
                 return abstention(q, self._search(query, s.top_k, mode))
-        if foreign_terms(support):  # another drug or an uncovered label topic
+        # another drug, or an uncovered label topic — except in a question asking for the document's
+        # sources ("a press release or the label?"), which the reference list answers
+        if other_drugs(support) or (foreign_terms(support) and not ASKS_SOURCES_RE.search(nq)):
             return abstention(q, self._search(query, s.top_k, mode))
         hits = self._search(query, s.top_k, mode)
         if query != nq:  # a follow-up: what it asks now weighs as much as the context it continues

@@ -113,6 +113,13 @@ def _hyphenated(word: str, terms: Collection[str]) -> str | None:
 _NUMBER_UNIT_RE = re.compile(
     r"(?<![\w.])(\d{1,6}(?:\.\d{1,3})?)(mg|mcg|µg|ug|g|kg|ml|mL|l|mmol|umol|µmol|iu)(?![a-z])", re.I
 )
+# "stop the rash from happening", "keep it from coming back": prevention said in everyday words
+_KEEP_FROM_RE = re.compile(
+    r"(?<![\w])(?:stop|keep|stops|keeps|stopping|keeping)\s+((?:(?:the|a|an|it|this|that|her|his|their)\s+)?"
+    r"(?:[a-z-]+\s+){0,2}?)from\s+(?:happening|occurring|developing|starting|appearing|coming(?:\s+back)?|"
+    r"getting\s+worse)(?![\w])",
+    re.I,
+)
 _LETTERS_DIGITS_RE = re.compile(r"([a-z]{2,12})(\d{1,6})")
 
 
@@ -141,6 +148,7 @@ def normalize_query(
     text = _JOIN_RE.sub(" / ", question) if ("/" in question or "+" in question) else question
     text = _GRADE_RE.sub(r"grade \1", text)
     text = _NUMBER_UNIT_RE.sub(r"\1 \2", text)
+    text = _KEEP_FROM_RE.sub(r"prevent \1", text)
     text = _DAY_RE.sub(lambda m: (f"cycle {m.group(1)} " if m.group(1) else "") + f"day {m.group(2)}", text)
     table = abbreviations()
 

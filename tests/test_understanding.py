@@ -727,3 +727,17 @@ def test_a_tables_caption_is_a_chunk_cited_only_for_questions_naming_the_table()
     assert any(h.chunk.kind == "caption" for h in s.search(q, enc([q])[0], k=10))
     q2 = "storage of fragile gadgets"  # the topic the caption names: answered by what states it
     assert all(h.chunk.kind != "caption" for h in s.search(q2, enc([q2])[0], k=10))
+
+
+def test_prevention_in_everyday_words_reads_as_prevent() -> None:
+    assert _norm("anything to stop the rash from happening?") == "anything to prevent the rash ?"
+    assert _norm("how do we keep it from coming back") == "how do we prevent it "
+    assert _norm("stop avutometinib from tomorrow") == "stop avutometinib from tomorrow"  # not prevention
+
+
+def test_a_question_for_the_sources_is_answered_even_when_it_names_a_label_topic(real_bot) -> None:
+    a = real_bot.ask("Which references does this rely on for the tables - a press release or the label?")
+    assert a.route == "answer"
+    assert any("Press Release" in c.text for c in a.citations)
+    # the same topic word without asking for sources still abstains
+    assert real_bot.ask("What does the label say about storage temperature?").route == "abstain"
