@@ -57,7 +57,8 @@ STOPWORDS = frozenset(
     these those there their they them he she his her we our you your i me my do does did done can could
     should would will shall may might must if then than so such not no nor but about into over under up
     down out any all some each which who whom whose what when where why how also very just only own same
-    too more most other has have had having am s t""".split()
+    too more most other has have had having am s t
+    don doesn didn isn aren wasn weren haven hasn hadn wouldn couldn shouldn ll ve re d m""".split()
 )
 # Question words that carry no topic: they never make a question unsupported by the corpus.
 GENERIC_TERMS = frozenset(
@@ -70,7 +71,9 @@ GENERIC_TERMS = frozenset(
     regarding case cases situation approach best way ok okay hi hello thanks thank much many long well
     number kind type sort see during general time decision decisions material purpose purposes required
     require participant
-    participants subject subjects individual individuals level""".split()
+    participants subject subjects individual individuals level
+    oncologist oncologists physician physicians nurse nurses pharmacist pharmacists consultant specialist
+    team pill pills tablet tablets capsule capsules""".split()
 )
 
 

@@ -741,3 +741,14 @@ def test_a_question_for_the_sources_is_answered_even_when_it_names_a_label_topic
     assert any("Press Release" in c.text for c in a.citations)
     # the same topic word without asking for sources still abstains
     assert real_bot.ask("What does the label say about storage temperature?").route == "abstain"
+
+
+def test_contractions_roles_and_dosage_forms_are_never_what_a_question_asks_about() -> None:
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["antibiotic", "first", "dose", "rash"])
+    support = v.support(
+        "Why did my oncologist say antibiotic tablets with the first dose? I don't have a rash."
+    )
+    assert support.missing == ()  # not "don", "oncologist" or "tablet"
+    assert v.support("the pharmacist isn't sure about the capsules").missing == ("sure",)
