@@ -375,7 +375,7 @@ class Bot:
             sources_answer,
             unknown_reaction,
         )
-        from bot.retrieval import merge_hits
+        from bot.retrieval import asks_overview, merge_hits
 
         s = self.settings
         vocabulary = self.searcher.vocabulary
@@ -386,7 +386,9 @@ class Bot:
         # Route order: a dosing question the rule engine reads is answered by it (decision, no_rule or
         # clarify) before any retrieval gate; the parser itself refuses questions naming another drug.
         if self.dose is not None and self.dose.rules is not None:
-            if not foreign_terms(support):  # not about another drug or an uncovered topic
+            # not about another drug or an uncovered topic, nor about the approach as a whole (the
+            # document's opening states it: "broadly, what are the options?")
+            if not foreign_terms(support) and not asks_overview(nq):
                 table = self._table_answer(q)
                 if table is not None:  # a question over the tables as a whole: every matching row, cited
                     return table

@@ -553,6 +553,11 @@ class HybridSearcher:
         self._citing = frozenset(int(i) for i in np.flatnonzero(tables.citing))
         self._citing_only_terms = frozenset(tables.citing_only_terms())
         self._context_terms = _ContextTerms(self.chunks)  # per row, made when a search asks
+        # each document's opening paragraph (what the document is about), for "(opening)" question types
+        first: dict[str, int] = {}
+        for i, c in _rows_of_kind(self.chunks, "paragraph"):
+            first.setdefault(c.source, i)
+        self._openings = frozenset(first.values())
         # A key-value line's key ("Contact › Address" → address): a question naming it asks for that line.
         self._field_keys = {
             i: frozenset(tokenize(c.context.rsplit(" › ", 1)[-1]))
@@ -708,8 +713,9 @@ class HybridSearcher:
             candidates -= self._citing
 
         typed = [words for pattern, words in question_types() if pattern.search(query)]
+        openings = self._openings if any(OPENING in w for w in typed) else frozenset()
         answers_type = (
-            (lambda i: TYPE_BONUS if any(self._context_terms[i] & w for w in typed) else 0.0)
+            (lambda i: TYPE_BONUS if i in openings or any(self._context_terms[i] & w for w in typed) else 0.0)
             if typed
             else (lambda i: 0.0)
         )
@@ -737,6 +743,7 @@ class HybridSearcher:
         return hits
 
 
+OPENING = "(opening)"  # in question_types.txt: the type is answered by the document's opening paragraph
 TYPE_BONUS = 0.2  # a passage under a heading of the kind a question's type asks for ("why" → "Rationale")
 
 
@@ -744,6 +751,11 @@ TYPE_BONUS = 0.2  # a passage under a heading of the kind a question's type asks
 def question_types() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
     """(question pattern, heading words) from ``bot/data/question_types.txt``."""
     return tuple((pattern, words) for _name, pattern, words in _question_type_lines())
+
+
+def asks_overview(question: str) -> bool:
+    """A question about the approach as a whole ("in general", "broadly", "the general options")."""
+    return any(name == "overview" and p.search(question) for name, p, _w in _question_type_lines())
 
 
 def asks_about_the_drug(question: str) -> bool:
@@ -760,7 +772,9 @@ def _question_type_lines() -> tuple[tuple[str, re.Pattern[str], frozenset[str]],
     for line in data_lines("question_types.txt"):
         name, _, rest = line.partition(": ")
         pattern, _, words = rest.rpartition(" : ")
-        heading_words = frozenset(_stem(w.strip().lower()) for w in words.split(","))
+        heading_words = frozenset(
+            w.strip() if w.strip() == OPENING else _stem(w.strip().lower()) for w in words.split(",")
+        )
         out.append((name.strip(), re.compile(pattern.strip(), re.I), heading_words))
     return tuple(out)
 

@@ -238,6 +238,9 @@ NOT_DOSING = [
     # about a row's wording, not a patient
     "In the skin row, does grade 4 have to be a suspected SCAR to count?",
     "Does rhabdomyolysis have to be symptomatic before the table calls for a hold?",
+    # the approach in general, not one case
+    "In general, what happens to the dosing when a patient has a bad skin reaction?",
+    "broadly what are the options when someone on it has a toxicity - hold or stop?",
     # prevention or pre-treatment: no reaction to decide on yet
     "Should anything be given before the first dose to keep the rash from developing?",
     "Does my husband need an eye check before he starts the capsules?",

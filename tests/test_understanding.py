@@ -752,3 +752,15 @@ def test_contractions_roles_and_dosage_forms_are_never_what_a_question_asks_abou
     )
     assert support.missing == ()  # not "don", "oncologist" or "tablet"
     assert v.support("the pharmacist isn't sure about the capsules").missing == ("sure",)
+
+
+def test_a_question_about_the_approach_as_a_whole_is_answered_by_the_opening(real_bot) -> None:
+    from bot.retrieval import asks_overview
+
+    assert asks_overview("In short, what does the guidance advise when side effects happen?")
+    assert not asks_overview("what to do for grade 2 eye toxicity?")
+    a = real_bot.ask(
+        "Generally speaking, how is treatment adjusted when side effects occur - pause, cut, or end it?"
+    )
+    assert a.route == "answer"
+    assert "interrupted, dose-reduced, or permanently discontinued" in a.citations[0].text

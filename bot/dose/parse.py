@@ -212,7 +212,9 @@ _SOFT_VETO_RE = re.compile(
     r"up[\s-]*front|in\s+advance|(?:stop|keep)\s+(?:the\s+|a\s+|it\s+|this\s+|her\s+|his\s+)?[a-z]+\s+from\s+"
     r"(?:happening|occurring|developing|starting|coming)|before\s+(?:(?:she|he|they|we|you|i|the\s+patient|pt)\s+)?"
     r"(?:even\s+)?(?:start|starts|starting|begin|begins|beginning|commenc\w*)|before\s+(?:the\s+)?first\s+dose|"
-    r"pre-?treatment)(?![\w])"
+    r"pre-?treatment|"
+    # the approach in general, not one case ("what are the general options when a pt has an AE?")
+    r"in\s+general|generally|broadly|overall|general\s+(?:options|approach|rules?|principles?))(?![\w])"
 )
 # Who has the reaction ("my eyes are blurry", "pt has a rash", "she developed hives"): a question about a
 # patient's own reaction is a dosing question even without a dosing verb (then usually: which grade?).
