@@ -29,6 +29,7 @@ from bot.records import Chunk
 
 KIND = "view"
 _KEY_RE = re.compile(r"^\s*([A-Za-z][A-Za-z .-]{0,24}):\s*\S")
+_INNER_KEY_RE = re.compile(r"(?<=\S)\s+\*\*([A-Za-z][A-Za-z .-]{0,24}):\*\*\s*\S")  # "… **Date:** …"
 
 
 @lru_cache(maxsize=1)
@@ -47,8 +48,10 @@ def question_forms(chunk: Chunk) -> list[str]:
         key = chunk.context.rsplit(SEP, 1)[1].rstrip(".").strip()
         if not key:
             return []
-        extra = [f for pattern, fs in field_questions() if pattern.fullmatch(key) for f in fs]
-        return [f"What is the {key}?", *extra]
+        # a line holding further pairs ("Author: … **Date:** February 2026") answers their keys too
+        keys = [key, *(k.strip() for k in _INNER_KEY_RE.findall(chunk.text))]
+        extra = [f for k in keys for pattern, fs in field_questions() if pattern.fullmatch(k) for f in fs]
+        return [f"What is the {key}?", *dict.fromkeys(extra)]
     if chunk.kind in ("sentence", BOILERPLATE):  # "Available at: <https://…>" inside a paragraph
         m = _KEY_RE.match(chunk.text)
         key = m.group(1).strip() if m else ""

@@ -764,3 +764,12 @@ def test_a_question_about_the_approach_as_a_whole_is_answered_by_the_opening(rea
     )
     assert a.route == "answer"
     assert "interrupted, dose-reduced, or permanently discontinued" in a.citations[0].text
+
+
+def test_a_line_holding_a_second_key_value_pair_gets_that_keys_question_forms_too() -> None:
+    from bot.records import Chunk
+
+    line = "Author: Gadget Team. **Date:** March 2025"
+    forms_ = question_forms(Chunk("f1", "doc.md", 0, len(line), line, "Guide › Author", "field"))
+    assert "Who wrote this document?" in forms_
+    assert "When was this document written or last updated?" in forms_
