@@ -272,3 +272,16 @@ def test_damaged_vector_in_an_ivf_index_is_named_by_its_row(tmp_path: Path) -> N
     )
     with pytest.raises(IndexCorruptError, match=r"index\.faiss: vector 1234 has length 7\.0000"):
         ix.read_index(tmp_path / "index")
+
+
+def test_the_committed_index_stores_the_lexical_tables_this_code_computes() -> None:
+    """Editing the retrieval code or its data files changes the lexical tables' key: then `faqbot build`
+    and commit index/ (otherwise every load recomputes them, with a warning)."""
+    from pathlib import Path
+
+    from bot.index import read_index
+    from bot.lexical import fingerprint
+
+    data = read_index(Path(__file__).resolve().parent.parent / "index")
+    assert data.lexical is not None
+    assert data.lexical.fingerprint == fingerprint(), "run `faqbot build` and commit index/"
