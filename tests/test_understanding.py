@@ -773,3 +773,27 @@ def test_a_line_holding_a_second_key_value_pair_gets_that_keys_question_forms_to
     forms_ = question_forms(Chunk("f1", "doc.md", 0, len(line), line, "Guide › Author", "field"))
     assert "Who wrote this document?" in forms_
     assert "When was this document written or last updated?" in forms_
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which revision number is this guideline on?",
+        "when was the last review of this protocol?",
+        "what's the page count?",
+        "Is it peer-reviewed?",
+    ],
+)
+def test_record_keeping_details_the_document_never_states_abstain(question: str) -> None:
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["guideline", "protocol", "document", "page", "review"], content=["guideline", "page"])
+    assert "document-record" in v.support(question).missing_topics
+
+
+def test_record_keeping_details_a_passage_states_are_covered() -> None:
+    from bot.retrieval import Vocabulary, stated_phrases
+
+    phrases = stated_phrases(["Version number: 3.2, next review: 2027."])
+    v = Vocabulary(["version", "number"], content=["version", "number"], content_phrases=phrases)
+    assert "document-record" not in v.support("what is the version number?").missing_topics
