@@ -122,8 +122,12 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
     ("CPK 12.5x ULN. creatinine 1.5x baseline. rhabdo", [f(R, cpk_uln=12.5, creatinine_baseline=1.5)]),
     ("CTCAE grade III keratitis", [f(OC, grade=3)]),
     # lay grade words: "level"/"stage" with a whole number, "graded it N" (never a lab value)
-    ("the eye doctor calls her eye problem level 3", [f(OC, grade=3)]),
-    ("stage 2 skin rash, what now", [f(S, grade=2)]),
+    ("the eye doctor says her eye problem is level 3", [f(OC, grade=3)]),
+    ("the rash is now at level 2, what now", [f(S, grade=2)]),
+    # "level"/"stage" said of something else is no grade
+    ("eye pain level 4 out of 10, hold avutometinib?", [f(OC)]),
+    ("stage 4 ovarian cancer, grade 2 rash", [f(S, grade=2)]),
+    ("grade 3 rash, pt in a level 2 hospital", [f(S, grade=3)]),
     ("rash on her arms, the dermatologist graded it as a 2. hold?", [f(S, grade=2)]),
     ("CK level 12x ULN and creatinine level 1.6x baseline", [f(R, cpk_uln=12.0, creatinine_baseline=1.6)]),
     # the grade reached chooses the row, not the grade the reaction has come back to

@@ -61,10 +61,14 @@ _GRADE_RE = re.compile(
     rf"(?<![\w])(?:ctcae\s+)?(?:grades?|gr\.?|g(?=\d))\s*(?:[-:#=]\s*)?(?P<a>{_GRADE_NUM})(?![\w])"
     rf"(?:(?:\s*(?:-|/|,)\s*|\s+(?:or|to|and|&)\s+)(?P<b>{_GRADE_NUM})(?![\w]))?"
 )
-# "level 4" / "stage 4" in lay words ("her eye side effect is level 4"): a grade, when the number is a whole
-# number alone (never "CK level 4000", "creatinine level 1.6", "level 4x ULN").
+# "her eye side effect is level 4" in lay words: a grade, only when "level N" is said of the reaction
+# itself (never "CK level 4", "pain level 4 out of 10", "a level 2 hospital"; "stage" is cancer staging)
 _LEVEL_RE = re.compile(
-    r"(?<![\w])(?:level|stage)\s+(?P<a>[1-5])(?![\w%×]|[.,]\d|\s*(?:x|times|fold|-fold|u/l|iu|mg|µmol|umol)(?![a-z]))"
+    r"(?<![\w])level\s+(?P<a>[1-4])(?![\w%×]|[.,]\d|\s*(?:out\s+of|/\s*\d|x|times|fold|-fold|u/l|iu|mg|µmol|umol)(?![a-z]))"
+)
+_LEVEL_LEAD_RE = re.compile(
+    r"(?<![\w])(?:side[\s-]*effects?|reactions?|toxicit(?:y|ies)|tox|problem|rash|event|it|this|that)\s+"
+    r"(?:(?:is|was|'s|now|at|of|reached|been)\s+){1,3}(?:a\s+)?$"
 )
 # A grade the reaction has come back to ("now back to grade 1 after holding", "resolved to G1"): the
 # current state, not the grade the table's row is chosen by (the row says "withhold until Grade ≤ 1").
@@ -74,8 +78,8 @@ _RESOLVED_RE = re.compile(
 )
 # "derm graded it 3", "graded as a 2": the grade given by whoever graded it
 _GRADED_RE = re.compile(
-    r"(?<![\w])(?:graded|classed|classified|scored)\s+(?:(?:it|this|that|her|him|them|the\s+\w+)\s+)?"
-    r"(?:(?:as|at)\s+)?(?:an?\s+)?(?P<a>[1-5]|one|two|three|four)(?![\w%×]|[.,]\d|\s*(?:x|times|fold)(?![a-z]))"
+    r"(?<![\w])(?:graded|classed|classified)\s+(?:(?:it|this|that|her|him|them|the\s+\w+)\s+)?"
+    r"(?:(?:as|at)\s+)?(?:an?\s+)?(?P<a>[1-5]|one|two|three|four)(?![\w%×]|[.,]\d|\s*(?:out\s+of|/\s*\d|x|times|fold)(?![a-z]))"
 )
 _GRADE_BOUND_RE = re.compile(r"(?<![\w])(?:grades?|gr\.?|g)\s*(?:>=|<=|≥|≤|>|<)\s*\d")
 _SEVERITY_RE = re.compile(r"(?<![\w])(mild(?:ly)?|moderate(?:ly)?|severe(?:ly)?|life[\s-]*threat\w*)(?![\w])")
@@ -782,9 +786,11 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
         a = _num(m.group("a"))
         b = _num(m.group("b")) if m.group("b") else None
         cands.append(Mention("grade", m.start(), m.end(), number=a, number2=b))
-    for pattern in (_LEVEL_RE, _GRADED_RE):
-        for m in pattern.finditer(low):
+    for m in _LEVEL_RE.finditer(low):
+        if _LEVEL_LEAD_RE.search(low, max(0, m.start() - 40), m.start()):
             cands.append(Mention("grade", m.start(), m.end(), number=_num(m.group("a"))))
+    for m in _GRADED_RE.finditer(low):
+        cands.append(Mention("grade", m.start(), m.end(), number=_num(m.group("a"))))
     for m in _GRADE_BOUND_RE.finditer(low):
         cands.append(Mention("ignored", m.start(), m.end()))
     for m in _SEVERITY_RE.finditer(low):
