@@ -218,7 +218,7 @@ _SOFT_VETO_RE = re.compile(
     r"(?:even\s+)?(?:start|starts|starting|begin|begins|beginning|commenc\w*)|before\s+(?:the\s+)?first\s+dose|"
     r"pre-?treatment|"
     # the approach in general, not one case ("what are the general options when a pt has an AE?")
-    r"in\s+general|generally|broadly|overall|general\s+(?:options|approach|rules?|principles?))(?![\w])"
+    r"in\s+general|generally|broadly|general\s+(?:options|approach|rules?|principles?))(?![\w])"
 )
 # Who has the reaction ("my eyes are blurry", "pt has a rash", "she developed hives"): a question about a
 # patient's own reaction is a dosing question even without a dosing verb (then usually: which grade?).
