@@ -394,7 +394,8 @@ class Bot:
                     return table
             routed = self.dose.route(q, hist)
             if routed is not None:
-                unknown = unknown_reaction(routed, support, self.thresholds)
+                # the reaction a question names is in the question itself, not in the turn it follows
+                unknown = unknown_reaction(routed, vocabulary.support(nq), self.thresholds)
                 if not unknown:
                     return routed
                 if not other_drugs(support):  # our regimen, a reaction the tables never name

@@ -73,7 +73,8 @@ GENERIC_TERMS = frozenset(
     require participant
     participants subject subjects individual individuals level
     oncologist oncologists physician physicians nurse nurses pharmacist pharmacists consultant specialist
-    team pill pills tablet tablets capsule capsules""".split()
+    team pill pills tablet tablets capsule capsules ma rn np md dr
+    leaflet leaflets handout handouts pamphlet brochure factsheet sheet""".split()
 )
 
 

@@ -152,6 +152,11 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
         [f(R, cpk_uln={"gt": 10.0}, creatinine_baseline={"ge": 1.5})],
     ),
     ("CK over 10 times ULN, creatinine 1.6x baseline", [f(R, cpk_uln={"gt": 10.0}, creatinine_baseline=1.6)]),
+    # the kidneys said to be unaffected
+    (
+        "CK 4x ULN, creatinine normal, no renal problems",
+        [f(R, cpk_uln=4.0, creatinine_baseline=1.0, aki=False)],
+    ),
     # a multiple computed from two values lands on the bound exactly (1.2 / 0.8 is 1.5, not 1.4999…)
     ("CK 11x ULN, creatinine 0.8 -> 1.2 mg/dL", [f(R, cpk_uln=11.0, creatinine_baseline=1.5)]),
     # typos a clinician makes
@@ -242,6 +247,7 @@ NOT_DOSING = [
     # about a row's wording, not a patient
     "In the skin row, does grade 4 have to be a suspected SCAR to count?",
     "Does rhabdomyolysis have to be symptomatic before the table calls for a hold?",
+    "Would the liver row include an asymptomatic grade 3?",
     # the approach in general, not one case
     "In general, what happens to the dosing when a patient has a bad skin reaction?",
     "broadly what are the options when someone on it has a toxicity - hold or stop?",
@@ -467,3 +473,12 @@ def test_long_adversarial_questions_are_read_quickly(router: DoseRouter, questio
     t0 = time.perf_counter()
     router.route(question, (question[:500],))
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_patient_halving_her_own_dose_for_unnamed_side_effects_is_asked_which_reaction(
+    router: DoseRouter,
+) -> None:
+    answer = router.route(
+        "nurse line: pt said the side effects are awful, can she split her tablets in half?", ()
+    )
+    assert answer is not None and answer.route == "clarify" and "reaction" in answer.missing

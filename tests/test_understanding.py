@@ -797,3 +797,27 @@ def test_record_keeping_details_a_passage_states_are_covered() -> None:
     phrases = stated_phrases(["Version number: 3.2, next review: 2027."])
     v = Vocabulary(["version", "number"], content=["version", "number"], content_phrases=phrases)
     assert "document-record" not in v.support("what is the version number?").missing_topics
+
+
+def test_a_grade_after_a_turn_naming_no_reaction_asks_which_reaction(real_bot) -> None:
+    # words of the earlier turn ("adjustments") are not a reaction the tables never name
+    a = real_bot.ask("she is grade 3", ("a question on dosing adjustments for avutometinib",))
+    assert a.route == "clarify" and "reaction" in a.missing
+
+
+def test_what_a_named_drug_does_is_answered_by_the_mechanism_section(real_bot) -> None:
+    from bot.retrieval import asks_about_the_drug
+
+    assert asks_about_the_drug("so what does avutometinib actually do?")
+    assert asks_about_the_drug("what's the molecular target of defactinib")
+    a = real_bot.ask("what's the molecular target of defactinib")
+    assert a.route == "answer" and "focal adhesion kinase" in a.citations[0].text
+
+
+def test_ordinal_cycles_genre_words_and_roles_are_read_as_the_source_words() -> None:
+    from bot.retrieval import Vocabulary
+
+    assert _norm("before her 2nd cycle") == "before her cycle 2"
+    v = Vocabulary(["eye", "exam", "cycle"])
+    missing = set(v.support("RN here - the leaflet says eye exam before cycle 2?").missing)
+    assert not ({"rn", "leaflet"} & missing)

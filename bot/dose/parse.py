@@ -182,7 +182,9 @@ _AKI_RE = re.compile(
 )
 _NO_AKI_RE = re.compile(
     r"(?<![\w])(kidneys?\s+(?:are\s+|is\s+|look\s+|looks\s+)?(?:fine|ok|okay|normal|intact|unaffected|good|well)|"
-    r"(?:renal|kidney)\s+function\s+(?:is\s+)?(?:normal|preserved|intact|fine|stable|ok))(?![\w])"
+    r"(?:renal|kidney)\s+function\s+(?:is\s+)?(?:normal|preserved|intact|fine|stable|ok)|"
+    # "no kidney issue", "no renal problems": the kidneys said to be unaffected
+    r"no\s+(?:kidney|renal)\s+(?:issues?|problems?|involvement|concerns?|damage))(?![\w])"
 )
 _SYMPTOM_RE = re.compile(
     r"(?<![\w])(symptomatic|symptoms?|sx|(?:ruq|abdominal|right\s+upper\s+quadrant)\s+pain|"
@@ -203,7 +205,10 @@ _INTENT_RE = re.compile(
     r"what\s+(?:should|do|must|can)\s+(?:i|we|you)\s+do|what\s+to\s+do|what\s+do(?=\s*\??\s*$)|"
     r"what\s+happens\s+(?:now|next)|what\s+dose|which\s+dose|"
     r"what(?:'s|\s+is|\s+are)\s+the\s+(?:recommended\s+|next\s+|right\s+)?(?:action|actions|plan|step|steps)|"
-    r"(?:should|can|do|must)\s+(?:i|we)\s+(?:reduce|lower|cut|stop|hold|continue|keep|give|dose))(?![\w])"
+    r"(?:should|can|do|must)\s+(?:i|we|she|he|they|the\s+patient|pt)\s+(?:reduce|lower|cut|stop|hold|continue|keep|give|"
+    r"dose|halve|skip)|"
+    # halving the dose herself ("cut her pills in half", "halve the dose")
+    r"(?:cut|split|break)\s+(?:her|his|their|my|the)?\s*(?:pills?|tablets?|capsules?|doses?)\s+in\s+half|halve\s+\w+)(?![\w])"
 )
 _SOFT_VETO_RE = re.compile(
     r"(?<![\w])(prophyla\w*|ppx|prevent\w*|pre-?emptive|steroid\w*|corticosteroid\w*|antibiotic\w*|"
@@ -225,7 +230,8 @@ _SOFT_VETO_RE = re.compile(
 _PATIENT_RE = re.compile(
     r"(?<![\w'])(my\s+(?:\w+\s+)?(?:eyes?|vision|sight|skin|muscles?|legs?|arms?|urine|pee|liver|face|chest|back)|"
     r"i(?:'ve|\s+have|\s+had|\s+got|'m|\s+am|\s+noticed|\s+developed)(?!\s+(?:a\s+|some\s+)?questions?)|"
-    r"(?:patient|pt|she|he|they)\s+(?:has|have|had|is|was|with|developed|reports?|reported|complains?|got)|"
+    r"(?:patient|pt|she|he|they)\s+(?:has|have|had|is|was|with|developed|reports?|reported|complains?|got|says|said|"
+    r"feels|felt|called|rang|phoned)|"
     r"(?:patient|pt|she|he|they)(?:'s|'re|\s+is|\s+are)\s+(?:having|getting|developing|experiencing)|"
     # "pt on avuto/defac, rash …": a patient on the regimen is one patient's case
     r"(?:patient|pt)\s+on(?=\s+\w)|"
@@ -262,7 +268,8 @@ _HARD_VETO_RE = re.compile(
     r"stands?\s+for|definition\s+of|ctcae\s+version|which\s+version|counts?\s+as|"
     # about a row's wording, not a patient ("in the hepatotoxicity row, does grade 3 have to be symptomatic
     # to count?", "before the table calls for any action")
-    r"in\s+the\s+(?:[a-z-]+\s+){0,3}row|(?:has|have|need|needs)\s+to\s+be\s+[a-z-]+\s+(?:to\s+count|before|for\s+the\s+(?:row|table))|"
+    r"in\s+the\s+(?:[a-z-]+\s+){0,3}row|(?:does|do|would)\s+(?:the\s+)?(?:[a-z-]+\s+){0,2}(?:row|table)\s+"
+    r"(?:cover|include|apply\s+to|count|mean)|(?:has|have|need|needs)\s+to\s+be\s+[a-z-]+\s+(?:to\s+count|before|for\s+the\s+(?:row|table))|"
     r"(?:the\s+)?table\s+(?:calls?\s+for|requires?|counts?)|"
     # asking for knowledge from outside the source
     r"(?:from\s+)?your\s+own\s+(?:knowledge|opinion|experience)|outside\s+(?:the|this)\s+(?:doc|document|source)|"
