@@ -120,6 +120,7 @@ _KEEP_FROM_RE = re.compile(
     r"getting\s+worse)(?![\w])",
     re.I,
 )
+_UP_FRONT_RE = re.compile(r"(?<![\w])up[\s-]+front(?![\w])", re.I)  # "give something up front": upfront
 # "her 2nd cycle", "the third cycle": the source numbers cycles ("Cycle 2")
 _ORDINAL_CYCLE_RE = re.compile(r"(?<![\w])(\d{1,2})(?:st|nd|rd|th)\s+cycles?\b", re.I)
 _LETTERS_DIGITS_RE = re.compile(r"([a-z]{2,12})(\d{1,6})")
@@ -151,6 +152,7 @@ def normalize_query(
     text = _GRADE_RE.sub(r"grade \1", text)
     text = _NUMBER_UNIT_RE.sub(r"\1 \2", text)
     text = _KEEP_FROM_RE.sub(r"prevent \1", text)
+    text = _UP_FRONT_RE.sub("upfront", text)
     text = _ORDINAL_CYCLE_RE.sub(r"cycle \1", text)
     text = _DAY_RE.sub(lambda m: (f"cycle {m.group(1)} " if m.group(1) else "") + f"day {m.group(2)}", text)
     table = abbreviations()

@@ -152,6 +152,9 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
         [f(R, cpk_uln={"gt": 10.0}, creatinine_baseline={"ge": 1.5})],
     ),
     ("CK over 10 times ULN, creatinine 1.6x baseline", [f(R, cpk_uln={"gt": 10.0}, creatinine_baseline=1.6)]),
+    # a trial named as the asker's role or the patient's setting is no question about the trial
+    ("study nurse here: participant with grade 2 blurred vision, what now?", [f(OC, grade=2)]),
+    ("patient on a trial, grade 4 rash", [f(S, grade=4)]),
     # the kidneys said to be unaffected
     (
         "CK 4x ULN, creatinine normal, no renal problems",
@@ -482,3 +485,10 @@ def test_a_patient_halving_her_own_dose_for_unnamed_side_effects_is_asked_which_
         "nurse line: pt said the side effects are awful, can she split her tablets in half?", ()
     )
     assert answer is not None and answer.route == "clarify" and "reaction" in answer.missing
+
+
+def test_asking_whether_to_stop_for_an_ungraded_reaction_asks_the_grade(router: DoseRouter) -> None:
+    answer = router.route("eye toxicity on the combination - do we need to hold it?", ())
+    assert answer is not None and answer.route == "clarify" and "grade" in answer.missing
+    # "do we need to check …" stays a monitoring question
+    assert router.route("do we need to check the eyes every cycle?", ()) is None

@@ -733,6 +733,7 @@ def test_prevention_in_everyday_words_reads_as_prevent() -> None:
     assert _norm("anything to stop the rash from happening?") == "anything to prevent the rash ?"
     assert _norm("how do we keep it from coming back") == "how do we prevent it "
     assert _norm("stop avutometinib from tomorrow") == "stop avutometinib from tomorrow"  # not prevention
+    assert _norm("anything to give up front?") == "anything to give upfront?"
 
 
 def test_a_question_for_the_sources_is_answered_even_when_it_names_a_label_topic(real_bot) -> None:

@@ -214,7 +214,10 @@ _SOFT_VETO_RE = re.compile(
     r"(?<![\w])(prophyla\w*|ppx|prevent\w*|pre-?emptive|steroid\w*|corticosteroid\w*|antibiotic\w*|"
     r"mechanism\w*|moa|why|how\s+often|how\s+frequent\w*|freq\w*|schedul\w*|monitor\w*|exams?|examinations?|"
     r"check\w*|measur\w*|drawn|surveillance|assess\w*|on-?target|class\s+effect|causes?|caused|follow-?\s?up|"
-    r"bloods|blood\s*(?:tests?|work|draws?)|(?:do|did)\s+(?:i|we)\s+(?:still\s+)?need\s+(?:the|a|to)|"
+    r"bloods|blood\s*(?:tests?|work|draws?)|"
+    # "do we need to check …" (not "do we need to stop …": that asks for the dose action)
+    r"(?:do|did)\s+(?:i|we)\s+(?:still\s+)?need\s+(?:the|a|to)(?!\s+(?:stop|hold|withhold|discontinue|pause|"
+    r"interrupt|reduce|lower|continue|restart|resume|change))|"
     r"how\s+long|"
     # before any reaction ("give up front to stop the rash from happening", "an eye specialist before she
     # even starts the tablets"): prevention or pre-treatment, not a reaction to decide on
@@ -263,7 +266,10 @@ _CONTINUATION_RE = re.compile(
     r"^\W*(?:and|&|but|also|then|now|so|ok(?:ay)?|same|if|what\s+if|what\s+about|how\s+about|and\s+if)(?![\w'])"
 )
 _HARD_VETO_RE = re.compile(
-    r"(?<![\w])(trials?|stud(?:y|ies)|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants|"
+    # a trial or study asked about (not "trial coordinator", "on a trial", "study participant" — roles and
+    # settings of one patient's case)
+    r"(?<![\w])((?<!on\sa\s)(?<!on\sthe\s)(?:trials?|stud(?:y|ies))(?!\s+(?:coordinator|nurse|participant|patient|subject|"
+    r"team|doctor|physician|pharmacist|site|staff|monitor))|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants|"
     # what a term means or how a condition is diagnosed or graded: a definition, not a dosing decision
     r"stands?\s+for|definition\s+of|ctcae\s+version|which\s+version|counts?\s+as|"
     # about a row's wording, not a patient ("in the hepatotoxicity row, does grade 3 have to be symptomatic
