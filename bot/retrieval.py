@@ -554,6 +554,7 @@ class HybridSearcher:
         self._citing = frozenset(int(i) for i in np.flatnonzero(tables.citing))
         self._citing_only_terms = frozenset(tables.citing_only_terms())
         self._context_terms = _ContextTerms(self.chunks)  # per row, made when a search asks
+        self._chunk_terms: dict[int, frozenset[str]] = {}  # chunk_terms per row, made when asked
         # each document's opening paragraph (what the document is about), for "(opening)" question types
         first: dict[str, int] = {}
         for i, c in _rows_of_kind(self.chunks, "paragraph"):
@@ -572,8 +573,14 @@ class HybridSearcher:
         """The tokens a chunk is indexed under (none for a view)."""
         from bot.views import KIND as VIEW
 
-        c = self.chunks[row]
-        return frozenset() if c.kind == VIEW else frozenset(tokenize(c.embed_text()))
+        terms = self._chunk_terms.get(row)
+        if terms is None:  # kept per row, up to CHUNK_TERMS_CAP rows (a search asks for its few hits)
+            if len(self._chunk_terms) >= CHUNK_TERMS_CAP:
+                self._chunk_terms = {}
+            c = self.chunks[row]
+            terms = frozenset() if c.kind == VIEW else frozenset(tokenize(c.embed_text()))
+            self._chunk_terms[row] = terms
+        return terms
 
     def row_of(self, chunk: Chunk) -> int:
         """The chunk's row in index order."""
@@ -744,6 +751,7 @@ class HybridSearcher:
         return hits
 
 
+CHUNK_TERMS_CAP = 65_536  # rows whose indexed tokens are kept (a bounded cache: 1M rows are never all kept)
 OPENING = "(opening)"  # in question_types.txt: the type is answered by the document's opening paragraph
 TYPE_BONUS = 0.2  # a passage under a heading of the kind a question's type asks for ("why" → "Rationale")
 
