@@ -45,14 +45,29 @@ _FOLLOWUP_RE = re.compile(
 )
 
 
+# A short question pointing back with a pronoun ("what toxicity made them stop?"): read with the previous one.
+_BACK_RE = re.compile(r"\b(?:they|them|their|those|these)\b", re.I)
+FOLLOWUP_PRONOUN_MAX = 3  # salient terms at most, for a pronoun to make a question a follow-up
+
+
 def followup_query(question: str, history: Sequence[str], vocabulary: Vocabulary) -> str:
     """The text to search for: an elliptical follow-up ("and the blood work?") is read together with the
     previous question; a self-contained question stands alone."""
     if not history:
         return question
-    if _FOLLOWUP_RE.match(question) or len(vocabulary.salient(question)) <= 1:
+    salient = len(vocabulary.salient(question))
+    if (
+        _FOLLOWUP_RE.match(question)
+        or salient <= 1
+        or (salient <= FOLLOWUP_PRONOUN_MAX and refers_back(question))
+    ):
         return f"{history[-1]} {question}"
     return question
+
+
+def refers_back(question: str) -> bool:
+    """The question points back with a plural pronoun ("what made them stop?")."""
+    return bool(_BACK_RE.search(question))
 
 
 @dataclass(frozen=True, slots=True)

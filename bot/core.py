@@ -363,6 +363,7 @@ class Bot:
     def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
         from bot.answer import (
             ASKS_SOURCES_RE,
+            refers_back,
             SOURCE_WORDS_RE,
             abstention,
             compose,
@@ -406,8 +407,10 @@ class Bot:
         if other_drugs(support) or (foreign_terms(support) and not ASKS_SOURCES_RE.search(nq)):
             return abstention(q, self._search(query, s.top_k, mode))
         hits = self._search(query, s.top_k, mode)
-        if query != nq:  # a follow-up: what it asks now weighs as much as the context it continues
-            hits = merge_hits(hits, self._search(nq, s.top_k, mode), k=s.top_k)
+        # a follow-up: what it asks now weighs as much as the context it continues — unless it points back
+        # with a pronoun ("what made them stop?"): without its subject it is no search of its own
+        if query != nq and not refers_back(nq):
+            hits = merge_hits(hits, self._search(nq, 2 * s.top_k, mode), k=s.top_k)
         numbers = named_references(nq)
         if numbers and all(n in self._references for n in numbers):  # "ref 1 is what", "refs 3 and 4"
             return references_answer(q, [self._references[n] for n in numbers])

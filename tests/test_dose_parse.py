@@ -251,6 +251,8 @@ NOT_DOSING = [
     "In the skin row, does grade 4 have to be a suspected SCAR to count?",
     "Does rhabdomyolysis have to be symptomatic before the table calls for a hold?",
     "Would the liver row include an asymptomatic grade 3?",
+    "She starts the tablets on Monday - what can she use beforehand against the rash?",
+    "my dad is starting this combination soon, how do we keep his eyes safe?",
     # the approach in general, not one case
     "In general, what happens to the dosing when a patient has a bad skin reaction?",
     "broadly what are the options when someone on it has a toxicity - hold or stop?",
@@ -492,3 +494,8 @@ def test_asking_whether_to_stop_for_an_ungraded_reaction_asks_the_grade(router: 
     assert answer is not None and answer.route == "clarify" and "grade" in answer.missing
     # "do we need to check …" stays a monitoring question
     assert router.route("do we need to check the eyes every cycle?", ()) is None
+
+
+def test_the_dose_as_the_subject_of_the_question_asks_for_a_dose_action(router: DoseRouter) -> None:
+    answer = router.route("does her dose need reducing?", ("she is on avutometinib and her skin is peeling",))
+    assert answer is not None and answer.route == "clarify" and "grade" in answer.missing

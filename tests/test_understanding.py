@@ -822,3 +822,15 @@ def test_ordinal_cycles_genre_words_and_roles_are_read_as_the_source_words() -> 
     v = Vocabulary(["eye", "exam", "cycle"])
     missing = set(v.support("RN here - the leaflet says eye exam before cycle 2?").missing)
     assert not ({"rn", "leaflet"} & missing)
+
+
+def test_a_short_follow_up_pointing_back_with_a_pronoun_keeps_the_earlier_subject(real_bot) -> None:
+    from bot.answer import followup_query
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["frame", "study", "toxicity", "stop"])
+    assert followup_query("what made them stop?", ("who stopped in FRAME?",), v) == (
+        "who stopped in FRAME? what made them stop?"
+    )
+    a = real_bot.ask("which toxicity caused them to stop?", ("How many stopped treatment in FRAME?",))
+    assert a.route == "answer" and "FRAME" in a.citations[0].text

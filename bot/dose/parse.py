@@ -207,6 +207,9 @@ _INTENT_RE = re.compile(
     r"what(?:'s|\s+is|\s+are)\s+the\s+(?:recommended\s+|next\s+|right\s+)?(?:action|actions|plan|step|steps)|"
     r"(?:should|can|do|must)\s+(?:i|we|she|he|they|the\s+patient|pt)\s+(?:reduce|lower|cut|stop|hold|continue|keep|give|"
     r"dose|halve|skip)|"
+    # the dose as the subject ("should his dose be lowered?", "does the dose need reducing?")
+    r"(?:dose|doses|dosing)\s+(?:be|need(?:s)?\s+to\s+be|needs?|get)\s+(?:lowered|reduced|reducing|cut|changed|changing|"
+    r"adjusted|held|stopped|decreased|dropped|lowering)|"
     # halving the dose herself ("cut her pills in half", "halve the dose")
     r"(?:cut|split|break)\s+(?:her|his|their|my|the)?\s*(?:pills?|tablets?|capsules?|doses?)\s+in\s+half|halve\s+\w+)(?![\w])"
 )
@@ -224,7 +227,7 @@ _SOFT_VETO_RE = re.compile(
     r"up[\s-]*front|in\s+advance|(?:stop|keep)\s+(?:the\s+|a\s+|it\s+|this\s+|her\s+|his\s+)?[a-z]+\s+from\s+"
     r"(?:happening|occurring|developing|starting|coming)|before\s+(?:(?:she|he|they|we|you|i|the\s+patient|pt)\s+)?"
     r"(?:even\s+)?(?:start|starts|starting|begin|begins|beginning|commenc\w*)|before\s+(?:the\s+)?first\s+dose|"
-    r"pre-?treatment|"
+    r"pre-?treatment|beforehand|(?:is|are|'s|will\s+be)\s+(?:starting|beginning|due\s+to\s+start)|"
     # the approach in general, not one case ("what are the general options when a pt has an AE?")
     r"in\s+general|generally|broadly|general\s+(?:options|approach|rules?|principles?))(?![\w])"
 )
