@@ -363,7 +363,6 @@ class Bot:
     def _answer(self, q: str, hist: tuple[str, ...], mode: str) -> Answer:
         from bot.answer import (
             ASKS_SOURCES_RE,
-            refers_back,
             SOURCE_WORDS_RE,
             abstention,
             compose,
@@ -373,6 +372,7 @@ class Bot:
             no_row_answer,
             other_drugs,
             references_answer,
+            refers_back,
             sources_answer,
             unknown_reaction,
         )
