@@ -834,3 +834,10 @@ def test_a_short_follow_up_pointing_back_with_a_pronoun_keeps_the_earlier_subjec
     )
     a = real_bot.ask("which toxicity caused them to stop?", ("How many stopped treatment in FRAME?",))
     assert a.route == "answer" and "FRAME" in a.citations[0].text
+
+
+def test_a_named_reaction_on_the_regimen_is_a_case_not_a_question_over_the_tables() -> None:
+    from bot.tables import is_table_question
+
+    assert not is_table_question("rhabdo on the combination - what is the recommended management?", False)
+    assert is_table_question("which toxicities on the combination need a permanent stop?", False)
