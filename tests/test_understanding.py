@@ -841,3 +841,14 @@ def test_a_named_reaction_on_the_regimen_is_a_case_not_a_question_over_the_table
 
     assert not is_table_question("rhabdo on the combination - what is the recommended management?", False)
     assert is_table_question("which toxicities on the combination need a permanent stop?", False)
+
+
+def test_going_on_with_one_drug_of_the_combination_alone_is_a_topic_the_tables_do_not_cover() -> None:
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["drug", "alone", "continue", "combination"], content=["drug", "alone", "continue"])
+    assert (
+        "single-agent"
+        in v.support("after stopping one, can she continue the other drug alone?").missing_topics
+    )
+    assert "single-agent" not in v.support("why not give one drug alone?").missing_topics  # the rationale
