@@ -387,16 +387,18 @@ class Bot:
         # Route order: a dosing question the rule engine reads is answered by it (decision, no_rule or
         # clarify) before any retrieval gate; the parser itself refuses questions naming another drug.
         if self.dose is not None and self.dose.rules is not None:
+            turns: dict[str, Any] = {}  # this request's turns read by the dose parser: each is read once
             # not about another drug or an uncovered topic, nor about the approach as a whole (the
             # document's opening states it: "broadly, what are the options?")
             if not foreign_terms(support) and not asks_overview(nq):
-                table = self._table_answer(q)
+                table = self._table_answer(q, turns)
                 if table is not None:  # a question over the tables as a whole: every matching row, cited
                     return table
-            routed = self.dose.route(q, hist)
+            routed = self.dose.route(q, hist, turns)
             if routed is not None:
                 # the reaction a question names is in the question itself, not in the turn it follows
-                unknown = unknown_reaction(routed, vocabulary.support(nq), self.thresholds)
+                named = support if query == nq else vocabulary.support(nq)  # no follow-up: the same text
+                unknown = unknown_reaction(routed, named, self.thresholds)
                 if not unknown:
                     return routed
                 if not other_drugs(support):  # our regimen, a reaction the tables never name
@@ -441,11 +443,11 @@ class Bot:
         assert self.dose is not None and self.dose.rules is not None
         return [p.citation(n) for n, p in enumerate(coverage_passages(self.dose.rules), 1)]
 
-    def _table_answer(self, q: str) -> Answer | None:
+    def _table_answer(self, q: str, turns: dict[str, Any] | None = None) -> Answer | None:
         from bot.tables import table_answer
 
         assert self.dose is not None and self.dose.rules is not None
-        readings = self.dose.read(q).readings
+        readings = self.dose.read(q, (), turns).readings
         reactions = tuple(r.facts.reaction for r in readings if r.facts.reaction)
         case_facts = any(set(r.facts.known()) - {"reaction"} for r in readings)
         return table_answer(q, reactions, case_facts, self.dose.rules)

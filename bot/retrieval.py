@@ -180,9 +180,20 @@ def _common_correction(term: str) -> str | None:
     return None
 
 
+# Words up to this length have their Zipf value remembered (a bounded LRU: each word of a question is
+# weighed several times per question, and common words recur across questions); longer ones are computed
+# each time (they are cheap: no typo lookup past the longest common word).
+ZIPF_CACHED_CHARS = 32
+ZIPF_CACHE_SIZE = 8192
+
+
 def zipf(term: str) -> float:
     """How common an English word is (Zipf: 7 'the' … 3 rare). A misspelling of a common word counts as
     that word; a hyphenated compound is rarer than its rarest part; anything else unknown is rare."""
+    return _zipf_cached(term) if len(term) <= ZIPF_CACHED_CHARS else _zipf(term)
+
+
+def _zipf(term: str) -> float:
     table = word_zipf()
     known = table.get(term, table.get(term[:-1]) if term.endswith("s") else None)
     if "-" in term and known is None:
@@ -191,6 +202,9 @@ def zipf(term: str) -> float:
     if fixed is not None and (known is None or table[fixed] >= known + TYPO_MARGIN):
         return table[fixed]  # "wen" → "when", "mesured" → "measured"
     return known if known is not None else RARE_ZIPF
+
+
+_zipf_cached = lru_cache(maxsize=ZIPF_CACHE_SIZE)(_zipf)
 
 
 def information(term: str) -> float:
@@ -612,26 +626,28 @@ class HybridSearcher:
         (text and context, with synonyms, prefix variants and typo fixes) state. 1.0 when the question
         has no specific content. The positive evidence that a passage answers *what is asked*."""
         words = self.chunk_terms(self.row_of(hit.chunk))
+        # typo fixes for the question's first MAX_TYPO_WORDS unknown words only, as everywhere else (issue 9)
+        fuzzy = self.vocabulary.fuzzy_terms(question_terms)
         total = lost = 0.0
         for t in question_terms:
-            w = information(t) * self.specificity(self._canonical(t))
+            fixes = self.vocabulary.corrections(t) if t in fuzzy else ()
+            w = information(t) * self.specificity(self._canonical(t, fixes))
             total += w
-            if not self._stated(t, words):
+            if not self._stated(t, words, fixes):
                 lost += w
         return 1.0 - lost / total if total > 0 else 1.0
 
-    def _canonical(self, term: str) -> str:
+    def _canonical(self, term: str, fixes: Sequence[str]) -> str:
         if term in self.vocabulary.terms:
             return term
-        for alt in (*self.vocabulary.prefix_matches(term), *self.vocabulary.corrections(term)):
+        for alt in (*self.vocabulary.prefix_matches(term), *fixes):
             return alt
         return term
 
-    def _stated(self, term: str, words: frozenset[str]) -> bool:
+    def _stated(self, term: str, words: frozenset[str], fixes: Sequence[str]) -> bool:
         if term in words:
             return True
-        alts = {*synonym_groups().get(term, ()), *self.vocabulary.prefix_matches(term)}
-        alts.update(self.vocabulary.corrections(term))
+        alts = {*synonym_groups().get(term, ()), *self.vocabulary.prefix_matches(term), *fixes}
         return any(a in words for a in alts)
 
     def query_terms(self, query: str) -> list[str]:

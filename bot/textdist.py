@@ -22,9 +22,10 @@ class WorkMeter:
     osa_cells: int = 0  # edit-distance table cells computed
     lookups: int = 0  # DeleteIndex.candidates calls that did any work
     refused: int = 0  # lookups refused because the word is longer than any indexed word can reach
+    filtered: int = 0  # lookups answered without delete keys: no indexed word has the letters to match
 
     def snapshot(self) -> WorkMeter:
-        return WorkMeter(self.delete_keys, self.osa_cells, self.lookups, self.refused)
+        return WorkMeter(self.delete_keys, self.osa_cells, self.lookups, self.refused, self.filtered)
 
     def since(self, before: WorkMeter) -> WorkMeter:
         return WorkMeter(
@@ -32,6 +33,7 @@ class WorkMeter:
             self.osa_cells - before.osa_cells,
             self.lookups - before.lookups,
             self.refused - before.refused,
+            self.filtered - before.filtered,
         )
 
 
@@ -93,8 +95,11 @@ class DeleteIndex:
         self.depth = depth
         self.index: dict[str, list[str]] = {}
         self.longest = 0
+        # the letters of the indexed words by length, as bit sets (see _may_share)
+        self._masks: dict[int, list[int]] = {}
         for word in dict.fromkeys(words):
             self.longest = max(self.longest, len(word))
+            self._masks.setdefault(len(word), []).append(letter_mask(word))
             for key in deletes_upto(word, depth):
                 self.index.setdefault(key, []).append(word)
 
@@ -109,8 +114,42 @@ class DeleteIndex:
             METER.refused += 1
             return []
         METER.lookups += 1
+        if not self._may_share(word, max_edits):
+            METER.filtered += 1
+            return []  # no indexed word can share a key: the same empty answer, without making the keys
         seen: dict[str, None] = {}
         for key in sorted(deletes_upto(word, max_edits)):
             for w in self.index.get(key, ()):
                 seen.setdefault(w, None)
         return list(seen)
+
+    def _may_share(self, word: str, max_edits: int) -> bool:
+        """False only when no indexed word can share a delete key with ``word``: a shared key is ``word``
+        less at most ``max_edits`` letters and an indexed word less at most ``depth``, so that word's length
+        is within those bounds and at most ``max_edits`` of ``word``'s distinct letters are missing from it
+        (and at most ``depth`` of its letters from ``word``). Letters are hashed to 64 bits: a collision only
+        hides a difference, so the test never rules out a word that shares a key. Checked by length window
+        (at most :data:`MASK_SCAN` words; a larger window is not pre-checked: True)."""
+        low, high = len(word) - max_edits, len(word) + self.depth
+        window = [self._masks.get(n, ()) for n in range(max(0, low), high + 1)]
+        if sum(len(w) for w in window) > MASK_SCAN:
+            return True
+        mask = letter_mask(word)
+        for masks in window:
+            for other in masks:
+                if (mask & ~other).bit_count() <= max_edits and (other & ~mask).bit_count() <= self.depth:
+                    return True
+        return False
+
+
+# Most indexed words _may_share compares a looked-up word with (beyond that the delete keys are made: they
+# cost less than comparing with a long list).
+MASK_SCAN = 128
+
+
+def letter_mask(word: str) -> int:
+    """The set of ``word``'s letters as bits (each character's code point modulo 64)."""
+    mask = 0
+    for ch in word:
+        mask |= 1 << (ord(ch) & 63)
+    return mask

@@ -1554,10 +1554,18 @@ def _split_loose(loose: Facts, reaction: str, lex: Lexicon) -> tuple[Facts, Fact
     return Facts(**mine), Facts(**rest)  # type: ignore[arg-type]
 
 
-def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = None) -> ParseResult:
+def parse(
+    question: str,
+    history: Iterable[str] = (),
+    rules: RuleSet | None = None,
+    memo: dict[str, _Turn] | None = None,
+) -> ParseResult:
     """The dosing facts of ``question``, filling missing facts from earlier turns (``history``, oldest first).
 
-    ``rules`` supplies the vocabulary (default: the rule file of the default settings).
+    ``rules`` supplies the vocabulary (default: the rule file of the default settings). ``memo``: the turns
+    already read for one request (text → reading, over the same ``rules``), so that parsing the same question
+    again (the table route, then the rule route) does not scan it twice; it holds at most the request's own
+    turns (issue 9).
     """
     rules = rules if rules is not None else default_rules()
     lex = lexicon_of(rules)
@@ -1566,7 +1574,12 @@ def parse(question: str, history: Iterable[str] = (), rules: RuleSet | None = No
     result = ParseResult((), False)
     for k, text in enumerate([*turns, question]):
         current = k == len(turns)
-        turn = _read_turn(text if isinstance(text, str) else "", rules)
+        text = text if isinstance(text, str) else ""
+        turn = memo.get(text) if memo is not None else None
+        if turn is None:
+            turn = _read_turn(text, rules)
+            if memo is not None:
+                memo[text] = turn
         dosing = turn.dosing(state.context)
         readings: list[Reading] = []
         if turn.reactions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from bot.dose.engine import Outcome, evaluate, render
 from bot.dose.facts import Facts, canonical_reaction
@@ -37,15 +38,20 @@ class DoseRouter:
             raise RuleFileError(self.reason or "no dose rule file is loaded")
         return self.rules
 
-    def read(self, question: str, history: Sequence[str] = ()) -> ParseResult:
-        """The facts read from ``question`` (and earlier turns), and whether it is a dosing question."""
-        return parse(question, tuple(history), self._rules())
+    def read(
+        self, question: str, history: Sequence[str] = (), memo: dict[str, Any] | None = None
+    ) -> ParseResult:
+        """The facts read from ``question`` (and earlier turns), and whether it is a dosing question.
+        ``memo``: one request's turns already read (see :func:`~bot.dose.parse.parse`)."""
+        return parse(question, tuple(history), self._rules(), memo)
 
-    def route(self, question: str, history: tuple[str, ...] = ()) -> Answer | None:
+    def route(
+        self, question: str, history: tuple[str, ...] = (), memo: dict[str, Any] | None = None
+    ) -> Answer | None:
         """A decision / no_rule / clarify answer for a dosing question; None for any other question."""
         if self.rules is None:
             return None
-        result = parse(question, history, self.rules)
+        result = parse(question, history, self.rules, memo)
         if not result.dosing:
             return None
         return self.answer(question, result.readings)

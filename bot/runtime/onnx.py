@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ class OnnxEncoder:
         return out
 
     def _run(self, texts: list[str], max_tokens: int = 0) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
+        encodings = tokenize_capped(self.tokenizer, texts, max_tokens)
         feeds = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
@@ -166,6 +167,41 @@ class OnnxEncoder:
             [OUTPUT], {k: v for k, v in feeds.items() if k in self.inputs}, self.run_options
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+_GAP_RE = re.compile(r"[ \t\n\r]+")  # the spaces every tokenizer splits words at
+
+
+def head_words(text: str, words: int) -> str:
+    """``text`` up to the space after its first ``words`` words (all of it when it has no more)."""
+    k = 0
+    for m in _GAP_RE.finditer(text):
+        if m.start() > 0:
+            k += 1
+            if k >= words:
+                return text[: m.start()]
+    return text
+
+
+def tokenize_capped(tokenizer: Any, texts: list[str], max_tokens: int) -> list[Any]:
+    """The tokenizer's encodings of ``texts``; with ``max_tokens``, a long text is tokenized from its first
+    ``max_tokens`` words only (issue 9: a 2000-character question is not tokenized to the end to keep
+    128 tokens of it). Exact: the words before a space tokenize the same whatever follows, and each word
+    gives at least one token, unless it is made only of characters the tokenizer drops; so a head that
+    gives fewer than ``max_tokens`` tokens is tokenized in full instead."""
+    if max_tokens < 3:  # truncate_feeds cuts nothing below 3 tokens
+        return list(tokenizer.encode_batch(texts))
+    heads = [head_words(t, max_tokens) for t in texts]
+    encodings = list(tokenizer.encode_batch(heads))
+    short = {
+        i
+        for i, e in enumerate(encodings)
+        if len(heads[i]) < len(texts[i]) and sum(e.attention_mask) < max_tokens
+    }
+    if short:
+        again = tokenizer.encode_batch([texts[i] if i in short else heads[i] for i in range(len(texts))])
+        encodings = list(again)  # re-encoded together: padded to one length again
+    return encodings
 
 
 def truncate_feeds(feeds: dict[str, np.ndarray], max_tokens: int, sep_id: int) -> dict[str, np.ndarray]:
