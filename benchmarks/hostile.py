@@ -197,7 +197,9 @@ async def worst(url: str, normal: list[str], total: int, pid: int) -> dict[str, 
             name = names[i % len(names)]
             # a distinct question each time (the answer cache is off): random words drawn afresh (no cache
             # of earlier words helps), the fixed texts with a distinct ending
-            text = worst_cases(1 + i)[name][:-6] + "".join(random.Random(i).choice("qxzvkj") for _ in range(6))
+            text = worst_cases(1 + i)[name][:-6] + "".join(
+                random.Random(i).choice("qxzvkj") for _ in range(6)
+            )
             s, dt = await _post(client, url, _q(text))
             per_kind[name].append(dt)
             statuses[str(s)] = statuses.get(str(s), 0) + 1

@@ -128,11 +128,14 @@ class DeleteIndex:
         less at most ``max_edits`` letters and an indexed word less at most ``depth``, so that word's length
         is within those bounds and at most ``max_edits`` of ``word``'s distinct letters are missing from it
         (and at most ``depth`` of its letters from ``word``). Letters are hashed to 64 bits: a collision only
-        hides a difference, so the test never rules out a word that shares a key. Checked by length window
-        (at most :data:`MASK_SCAN` words; a larger window is not pre-checked: True)."""
+        hides a difference, so the test never rules out a word that shares a key. Only worth it when the
+        words of that length window are fewer than the delete keys ``word`` would make (two-edit lookups of
+        long words); otherwise True (the keys decide)."""
         low, high = len(word) - max_edits, len(word) + self.depth
         window = [self._masks.get(n, ()) for n in range(max(0, low), high + 1)]
-        if sum(len(w) for w in window) > MASK_SCAN:
+        n = len(word)
+        keys = 1 + n + (n * (n - 1) // 2 if max_edits >= 2 else 0)  # about (duplicates aside)
+        if sum(len(w) for w in window) > keys:
             return True
         mask = letter_mask(word)
         for masks in window:
@@ -140,11 +143,6 @@ class DeleteIndex:
                 if (mask & ~other).bit_count() <= max_edits and (other & ~mask).bit_count() <= self.depth:
                     return True
         return False
-
-
-# Most indexed words _may_share compares a looked-up word with (beyond that the delete keys are made: they
-# cost less than comparing with a long list).
-MASK_SCAN = 128
 
 
 def letter_mask(word: str) -> int:

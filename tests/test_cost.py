@@ -92,7 +92,9 @@ def test_zipf_cache_is_bounded_and_skips_long_words() -> None:
     assert retrieval.zipf(long_word) == retrieval.RARE_ZIPF
     assert retrieval._zipf_cached.cache_info().currsize == 0
     assert retrieval._zipf_cached.cache_info().maxsize == retrieval.ZIPF_CACHE_SIZE
-    assert retrieval.zipf("when") == retrieval._zipf("when") and retrieval.zipf("wen") == retrieval.zipf("when")
+    assert retrieval.zipf("when") == retrieval._zipf("when") and retrieval.zipf("wen") == retrieval.zipf(
+        "when"
+    )
 
 
 # ---- passage support: typo lookups capped like everywhere else -----------------------------------------
@@ -154,7 +156,9 @@ def _typo(word: str, rnd: random.Random) -> str:
 def test_letter_precheck_gives_the_same_candidates(seed: int, which: int, edits: int) -> None:
     index, words = INDEXES[which]
     rnd = random.Random(seed)
-    word = _typo(rnd.choice(words), rnd) if rnd.random() < 0.7 else _fresh_words(1, rnd.randint(1, 20), seed)[0]
+    word = (
+        _typo(rnd.choice(words), rnd) if rnd.random() < 0.7 else _fresh_words(1, rnd.randint(1, 20), seed)[0]
+    )
     assert index.candidates(word, edits) == _reference(index, word, edits)
 
 
@@ -202,8 +206,12 @@ def tokenizer():  # type: ignore[no-untyped-def]
 
 WORDISH = st.lists(
     st.one_of(
-        st.sampled_from(["grade", "3", "rash", "CPK", "10x", "uln", "ocular", "hépatotoxicité", "皮疹三级", "—", ""]),
-        st.sampled_from(["\u0301", "\u200b", "\ufeff", "\u0301\u0301", "a\u0301"]),  # dropped by the tokenizer
+        st.sampled_from(
+            ["grade", "3", "rash", "CPK", "10x", "uln", "ocular", "hépatotoxicité", "皮疹三级", "—", ""]
+        ),
+        st.sampled_from(
+            ["\u0301", "\u200b", "\ufeff", "\u0301\u0301", "a\u0301"]
+        ),  # dropped by the tokenizer
         st.text(max_size=12),
         st.just("x" * 150),
     ),
