@@ -279,6 +279,13 @@ def main() -> int:
         if "worst" in parts:
             result["worst"] = asyncio.run(worst(url, questions, args.worst, server.pid))
             print("worst:", json.dumps(result["worst"], ensure_ascii=False), flush=True)
+            ratios = {k: v["ratio_to_normal"] for k, v in result["worst"]["kinds"].items()}
+            print(
+                f"worst case / normal question (p50, normal {result['worst']['normal_p50_ms']:.1f} ms): "
+                + ", ".join(f"{k} {r:.2f}x" for k, r in ratios.items())
+                + f"; highest {max(ratios.values()):.2f}x (target <= 2x)",
+                flush=True,
+            )
         if "mix" in parts:
             result["mix"] = asyncio.run(poisoned(url, questions, args.clients, args.mix))
             print("mix:", json.dumps(result["mix"]), flush=True)
