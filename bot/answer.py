@@ -45,8 +45,10 @@ _FOLLOWUP_RE = re.compile(
 )
 
 
-# A short question pointing back with a pronoun ("what toxicity made them stop?"): read with the previous one.
-_BACK_RE = re.compile(r"\b(?:they|them|their|those|these)\b", re.I)
+# A short question pointing back with a pronoun ("what toxicity made them stop?", "was that more or less than
+# in FRAME?"): read with the previous one.
+_BACK_RE = re.compile(r"\b(?:they|them|their|those|these|that|it|its)\b", re.I)
+_PLURAL_BACK_RE = re.compile(r"\b(?:they|them|their|those|these)\b", re.I)
 FOLLOWUP_PRONOUN_MAX = 3  # salient terms at most, for a pronoun to make a question a follow-up
 
 
@@ -66,8 +68,14 @@ def followup_query(question: str, history: Sequence[str], vocabulary: Vocabulary
 
 
 def refers_back(question: str) -> bool:
-    """The question points back with a plural pronoun ("what made them stop?")."""
+    """The question points back with a pronoun ("what made them stop?", "was that more than in X?")."""
     return bool(_BACK_RE.search(question))
+
+
+def lacks_subject(question: str) -> bool:
+    """The question's subject is a plural pronoun ("what made them stop?"): it names no subject of its own,
+    so it is no search by itself (unlike "what class of drug is that?" after naming the drug)."""
+    return bool(_PLURAL_BACK_RE.search(question))
 
 
 @dataclass(frozen=True, slots=True)

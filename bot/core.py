@@ -368,11 +368,11 @@ class Bot:
             compose,
             followup_query,
             foreign_terms,
+            lacks_subject,
             named_references,
             no_row_answer,
             other_drugs,
             references_answer,
-            refers_back,
             sources_answer,
             unknown_reaction,
         )
@@ -411,7 +411,7 @@ class Bot:
         hits = self._search(query, s.top_k, mode)
         # a follow-up: what it asks now weighs as much as the context it continues — unless it points back
         # with a pronoun ("what made them stop?"): without its subject it is no search of its own
-        if query != nq and not refers_back(nq):
+        if query != nq and not lacks_subject(nq):
             hits = merge_hits(hits, self._search(nq, 2 * s.top_k, mode), k=s.top_k)
         numbers = named_references(nq)
         if numbers and all(n in self._references for n in numbers):  # "ref 1 is what", "refs 3 and 4"

@@ -74,7 +74,7 @@ GENERIC_TERMS = frozenset(
     participants subject subjects individual individuals level
     oncologist oncologists physician physicians nurse nurses pharmacist pharmacists consultant specialist
     team pill pills tablet tablets capsule capsules ma rn np md dr
-    leaflet leaflets handout handouts pamphlet brochure factsheet sheet""".split()
+    leaflet leaflets handout handouts pamphlet brochure factsheet sheet feel feels feeling unwell""".split()
 )
 
 

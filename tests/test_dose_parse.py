@@ -155,10 +155,17 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
     # a trial named as the asker's role or the patient's setting is no question about the trial
     ("study nurse here: participant with grade 2 blurred vision, what now?", [f(OC, grade=2)]),
     ("patient on a trial, grade 4 rash", [f(S, grade=4)]),
+    ("Clinical trials office: participant with grade 2 eye toxicity", [f(OC, grade=2)]),
     # the kidneys said to be unaffected
     (
         "CK 4x ULN, creatinine normal, no renal problems",
         [f(R, cpk_uln=4.0, creatinine_baseline=1.0, aki=False)],
+    ),
+    # a rise between two values without the baseline named: at least their ratio (the earlier value is not
+    # below the baseline), a fact when that decides the row
+    (
+        "CK 20x ULN, creatinine went from 70 to 140 umol/L",
+        [f(R, cpk_uln=20.0, creatinine_baseline={"ge": 2.0})],
     ),
     # a multiple computed from two values lands on the bound exactly (1.2 / 0.8 is 1.5, not 1.4999…)
     ("CK 11x ULN, creatinine 0.8 -> 1.2 mg/dL", [f(R, cpk_uln=11.0, creatinine_baseline=1.5)]),
@@ -353,7 +360,7 @@ def test_instructions_in_the_question_never_change_a_decision(
         ("rhabdo, creatinine 1.8 mg/dL, CPK 15x ULN", "creatinine_baseline", "1.8 mg/dl"),
         ("rhabdo, creatinine 2x ULN, CPK 15x ULN", "creatinine_baseline", "2× ULN"),
         ("rhabdo, CPK 4500, creatinine 2x baseline", "cpk_uln", "without a multiple"),
-        ("rhabdo, CPK 15x ULN, creatinine went from 0.8 to 1.6", "creatinine_baseline", "(0.8 to 1.6)"),
+        ("rhabdo, CPK 15x ULN, creatinine went from 1.0 to 1.2", "creatinine_baseline", "(1.0 to 1.2)"),
         ("grade 3 or 4 eye toxicity", "grade", "grade 3 and grade 4"),
         ("grade 2.5 rash", "grade", "2.5"),
         ("mild to severe rash", "grade", "grade 1 and grade 3"),
@@ -499,3 +506,8 @@ def test_asking_whether_to_stop_for_an_ungraded_reaction_asks_the_grade(router: 
 def test_the_dose_as_the_subject_of_the_question_asks_for_a_dose_action(router: DoseRouter) -> None:
     answer = router.route("does her dose need reducing?", ("she is on avutometinib and her skin is peeling",))
     assert answer is not None and answer.route == "clarify" and "grade" in answer.missing
+
+
+def test_feeling_unwell_without_naming_what_asks_which_reaction(router: DoseRouter) -> None:
+    answer = router.route("does he need to stop the capsules? he is feeling rough", ())
+    assert answer is not None and answer.route == "clarify" and "reaction" in answer.missing

@@ -852,3 +852,15 @@ def test_going_on_with_one_drug_of_the_combination_alone_is_a_topic_the_tables_d
         in v.support("after stopping one, can she continue the other drug alone?").missing_topics
     )
     assert "single-agent" not in v.support("why not give one drug alone?").missing_topics  # the rationale
+
+
+def test_a_short_follow_up_pointing_back_with_that_is_read_with_the_turn_before() -> None:
+    from bot.answer import followup_query, lacks_subject
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["frame", "ramp", "stopped", "less"])
+    assert followup_query("was that higher than in FRAME?", ("how many stopped in RAMP?",), v).startswith(
+        "how many"
+    )
+    assert not lacks_subject("what class of drug is that?")  # names its own subject
+    assert lacks_subject("why did they stop?")

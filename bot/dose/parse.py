@@ -248,7 +248,7 @@ _PATIENT_RE = re.compile(
     r"(?:this|my|our)\s+(?:patient|pt)|"
     r"\d{1,3}\s*(?:yo|y/o|y\.o\.|yr\s+old|years?\s+old|year-old)|"
     # a yes/no question about acting on the regimen now ("should we stop avutometinib?"): one patient's case
-    r"^\W*(?:should|can|must|do)\s+(?:i|we)\s+(?:stop|hold|reduce|pause|interrupt|continue|restart|resume|"
+    r"^\W*(?:should|can|must|do|does)\s+(?:i|we|she|he|they|the\s+patient|my\s+[a-z]+)\s+(?:stop|hold|reduce|pause|interrupt|continue|restart|resume|"
     r"discontinue|withhold)|"
     r"developed|developing)(?![\w'])"
 )
@@ -256,7 +256,9 @@ _PATIENT_RE = re.compile(
 # the question does not refer back to an earlier one, so the earlier reaction is offered, never assumed.
 _GENERIC_REACTION_RE = re.compile(
     r"(?<![\w])(toxicit(?:y|ies)|tox|adverse\s+(?:drug\s+)?(?:reactions?|events?|effects?)|reactions?|"
-    r"side[\s-]*effects?|aes?|irae|events?)(?![\w])"
+    r"side[\s-]*effects?|aes?|irae|events?|"
+    # feeling unwell without naming what ("she just feels unwell"): a reaction not yet named
+    r"unwell|feel(?:s|ing)?\s+(?:ill|sick|poorly|awful|terrible|rough|bad))(?![\w])"
 )
 # Words right before a generic noun that refer back to the reaction already discussed ("the toxicity",
 # "this reaction", "her side effect"): then it is a follow-up and the earlier reaction is carried over.
@@ -271,8 +273,8 @@ _CONTINUATION_RE = re.compile(
 _HARD_VETO_RE = re.compile(
     # a trial or study asked about (not "trial coordinator", "on a trial", "study participant" — roles and
     # settings of one patient's case)
-    r"(?<![\w])((?<!on\sa\s)(?<!on\sthe\s)(?:trials?|stud(?:y|ies))(?!\s+(?:coordinator|nurse|participant|patient|subject|"
-    r"team|doctor|physician|pharmacist|site|staff|monitor))|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants|"
+    r"(?<![\w])((?<!on\sa\s)(?<!on\sthe\s)(?:trials?|stud(?:y|ies))(?!\s+(?:coordinators?|nurses?|participants?|patients?|subjects?|"
+    r"team|doctors?|physicians?|pharmacists?|site|staff|monitors?|unit|office|department|centre|center|manager))|ramp[-\s]?201|frame\s+(?:study|trial)|how\s+many|proportion|participants|"
     # what a term means or how a condition is diagnosed or graded: a definition, not a dosing decision
     r"stands?\s+for|definition\s+of|ctcae\s+version|which\s+version|counts?\s+as|"
     # about a row's wording, not a patient ("in the hepatotoxicity row, does grade 3 have to be symptomatic
@@ -1246,8 +1248,35 @@ def _attach_lab_values(
             out.append(Mention("state", start - len(lead.group(0)), start, field=name, number=1.0))
             continue
         span = _FROM_TO_RE.match(low, end, ce)
-        if span and not free(span.start("a"), span.end("b")):
+        if span and any(
+            o.kind != "problem" and o.start < span.end("b") and span.start("a") < o.end for o in out
+        ):
             continue  # read already (a rise from the baseline value)
+        if span and name == "creatinine_baseline" and comparisons is not None:
+            # "creatinine went from 82 to 141": the earlier value is not below the baseline, so the rise is
+            # at least 141/82 times the baseline — a bound, a fact when it decides the rows' comparisons
+            a, b = _num(span.group("a")), _num(span.group("b"))
+            if 0 < a < b:
+                least = Bound("ge", _quotient(b, a))
+                if all(least.decides(o, t) is not None for o, t in comparisons(name)):
+                    out.append(
+                        Mention(
+                            "bound",
+                            span.start("a"),
+                            span.end("b"),
+                            field=name,
+                            number=least.value,
+                            message="ge",
+                        )
+                    )
+                    # its values in units ("141 umol/L") were read on their own above: no longer a question
+                    lo, hi = span.start("a"), span.end("b")
+                    out[:] = [
+                        o
+                        for o in out
+                        if not (o.kind == "problem" and o.field == name and lo <= o.start <= hi)
+                    ]
+                    continue
         if span:
             values = f"{span.group('a')} to {span.group('b')}"
             out.append(
