@@ -156,6 +156,13 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
     ("study nurse here: participant with grade 2 blurred vision, what now?", [f(OC, grade=2)]),
     ("patient on a trial, grade 4 rash", [f(S, grade=4)]),
     ("Clinical trials office: participant with grade 2 eye toxicity", [f(OC, grade=2)]),
+    # a trial named beside one participant's grade: still that participant's case
+    ("trial visit today, ophtho exam shows grade 2 changes", [f(OC, grade=2)]),
+    # "normal up to N" is the ULN of a value in units
+    (
+        "CK 2400 U/L (normal up to 200), creatinine 1.6x baseline",
+        [f(R, cpk_uln=12.0, creatinine_baseline=1.6)],
+    ),
     # the kidneys said to be unaffected
     (
         "CK 4x ULN, creatinine normal, no renal problems",
@@ -258,6 +265,7 @@ NOT_DOSING = [
     "In the skin row, does grade 4 have to be a suspected SCAR to count?",
     "Does rhabdomyolysis have to be symptomatic before the table calls for a hold?",
     "Would the liver row include an asymptomatic grade 3?",
+    "What did the trial find about eye problems?",
     "She starts the tablets on Monday - what can she use beforehand against the rash?",
     "my dad is starting this combination soon, how do we keep his eyes safe?",
     # the approach in general, not one case

@@ -864,3 +864,15 @@ def test_a_short_follow_up_pointing_back_with_that_is_read_with_the_turn_before(
     )
     assert not lacks_subject("what class of drug is that?")  # names its own subject
     assert lacks_subject("why did they stop?")
+
+
+def test_product_keys_get_their_question_forms_and_a_maximum_dose_is_a_label_topic() -> None:
+    from bot.records import Chunk
+    from bot.retrieval import Vocabulary
+
+    line = "Cat. No.: X-1234"
+    assert "What is the catalogue number?" in question_forms(
+        Chunk("f2", "doc.md", 0, len(line), line, "Product › Cat. No.", "field")
+    )
+    v = Vocabulary(["dose"], content=["dose"])
+    assert "administration" in v.support("what is the maximum safe dose?").missing_topics
