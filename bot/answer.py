@@ -48,6 +48,11 @@ _FOLLOWUP_RE = re.compile(
 # A short question pointing back with a pronoun ("what toxicity made them stop?", "was that more or less than
 # in FRAME?"): read with the previous one.
 _BACK_RE = re.compile(r"\b(?:they|them|their|those|these|that|it|its)\b", re.I)
+_NEW_TOPIC_RE = re.compile(
+    r"\b(?:(?:totally |completely |a )?(?:different|separate|new|another|unrelated|other) (?:q|qs|question|topic|thing)|"
+    r"change of (?:subject|topic)|switching (?:topics?|subjects?)|on another note|unrelated(?: but)?)\b",
+    re.I,
+)
 _PLURAL_BACK_RE = re.compile(r"\b(?:they|them|their|those|these)\b", re.I)
 FOLLOWUP_PRONOUN_MAX = 3  # salient terms at most, for a pronoun to make a question a follow-up
 
@@ -56,6 +61,8 @@ def followup_query(question: str, history: Sequence[str], vocabulary: Vocabulary
     """The text to search for: an elliptical follow-up ("and the blood work?") is read together with the
     previous question; a self-contained question stands alone."""
     if not history:
+        return question
+    if _NEW_TOPIC_RE.search(question):  # "totally different q - …": the earlier turn is no context
         return question
     salient = len(vocabulary.salient(question))
     if (

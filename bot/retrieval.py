@@ -74,7 +74,8 @@ GENERIC_TERMS = frozenset(
     participants subject subjects individual individuals level
     oncologist oncologists physician physicians nurse nurses pharmacist pharmacists consultant specialist
     team pill pills tablet tablets capsule capsules ma rn np md dr
-    leaflet leaflets handout handouts pamphlet brochure factsheet sheet feel feels feeling unwell""".split()
+    leaflet leaflets handout handouts pamphlet brochure factsheet sheet feel feels feeling unwell
+    ask asking asked sure unsure something anything totally different separate unrelated""".split()
 )
 
 

@@ -876,3 +876,14 @@ def test_product_keys_get_their_question_forms_and_a_maximum_dose_is_a_label_top
     )
     v = Vocabulary(["dose"], content=["dose"])
     assert "administration" in v.support("what is the maximum safe dose?").missing_topics
+
+
+def test_a_question_announcing_a_new_topic_is_not_read_with_the_turn_before() -> None:
+    from bot.answer import followup_query
+    from bot.retrieval import Vocabulary
+
+    v = Vocabulary(["support", "team", "contact"])
+    q = "different question - who do I contact?"
+    assert followup_query(q, ("how often are LFTs done?",), v) == q
+    # the announcement's own words are not what is asked
+    assert v.support("totally different q - is there a support team I can ask if unsure?").missing == ()
