@@ -49,7 +49,8 @@ _FOLLOWUP_RE = re.compile(
 # in FRAME?"): read with the previous one.
 _BACK_RE = re.compile(r"\b(?:they|them|their|those|these|that|it|its)\b", re.I)
 _NEW_TOPIC_RE = re.compile(
-    r"\b(?:(?:totally |completely |a )?(?:different|separate|new|another|unrelated|other) (?:q|qs|question|topic|thing)|"
+    r"\b(?:(?:totally |completely |a )?(?:different|separate|new|another|unrelated|other) "
+    r"(?:q|qs|question|topic|thing)|"
     r"change of (?:subject|topic)|switching (?:topics?|subjects?)|on another note|unrelated(?: but)?)\b",
     re.I,
 )
