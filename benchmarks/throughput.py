@@ -30,10 +30,12 @@ import json
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from common import ROOT, pct, retrieval_questions
 
@@ -77,24 +79,45 @@ def own_cpu_seconds() -> float:
 
 
 def ceiling(questions: list[str], seconds: float = 1.0) -> dict[str, float]:
-    """Queries/s of bare batched encodes (ONNX runtime, the server's model) at batch 8, 16 and 32 with 1 and
-    with the default number of intra-op threads (keys ``t{threads}_batch_{n}_qps``), each for about
-    ``seconds``; ``single_qps``: one query per call, default threads."""
+    """Queries/s of bare batched encodes with the ONNX runtime (the server's model), each for about
+    ``seconds``: one call at a time at batch 8, 16 and 32 with 1 and with the default number of intra-op
+    threads (keys ``t{threads}_batch_{n}_qps``, the issue's "batched-encode ceiling"), and two one-thread
+    calls at once from two threads (``lanes2_batch_{n}_qps``: what the model gives the server's two encode
+    lanes); ``single_qps``: one query per call, default threads."""
+    import threading
+
     from bot.embedding import Embedder
     from bot.runtime.onnx import default_threads
 
-    out = {}
-    for threads in sorted({1, default_threads()}):
-        model = Embedder(runtime="onnx", threads=threads).load()
-        for batch in (8, 16, 32):
-            model.encode([questions[i % len(questions)] for i in range(batch)], batch_size=batch)
-            done, r, t0 = 0, 0, time.perf_counter()
-            while r < 4 or time.perf_counter() - t0 < seconds:
+    def rate(model: Embedder, batch: int, lanes: int) -> float:
+        done = [0] * lanes
+        start = time.perf_counter()
+
+        def lane(k: int) -> None:
+            r = k
+            while r < 4 * lanes or time.perf_counter() - start < seconds:
                 model.encode(
                     [questions[(r * batch + i) % len(questions)] for i in range(batch)], batch_size=batch
                 )
-                done, r = done + batch, r + 1
-            out[f"t{threads}_batch_{batch}_qps"] = done / (time.perf_counter() - t0)
+                done[k] += batch
+                r += lanes
+
+        threads = [threading.Thread(target=lane, args=(k,)) for k in range(lanes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(done) / (time.perf_counter() - start)
+
+    out = {}
+    for threads in sorted({1, default_threads()}):
+        model = Embedder(runtime="onnx", threads=threads, lanes=1).load()
+        for batch in (8, 16, 32):
+            model.encode([questions[i % len(questions)] for i in range(batch)], batch_size=batch)
+            out[f"t{threads}_batch_{batch}_qps"] = rate(model, batch, 1)
+        if threads == 1 and default_threads() > 1:
+            for batch in (8, 16):
+                out[f"lanes2_batch_{batch}_qps"] = rate(model, batch, 2)
         if threads == default_threads():
             t0 = time.perf_counter()
             for q in questions[:64]:
@@ -226,84 +249,125 @@ async def load(url: str, questions: list[str], clients: int, total: int) -> dict
     }
 
 
+def start(port: int, pythonpath: Path | None, extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``faqbot serve`` of this checkout (or of ``pythonpath``, a before-checkout) with ``extra`` settings."""
+    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", FAQBOT_REBUILD="0", HF_HUB_OFFLINE="1", **extra)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath.resolve())
+    cmd = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    return subprocess.Popen(
+        [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=pythonpath or ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
+    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level and round")
+    parser.add_argument("--rounds", type=int, default=3, help="ceiling + every level, repeated (medians)")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load generator (see above)")
     parser.add_argument(
         "--server-env", nargs="*", default=[], metavar="FAQBOT_X=v", help="settings for the server only"
+    )
+    parser.add_argument(
+        "--before", type=Path, default=None, help="another checkout served beside this one, interleaved"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json")
     args = parser.parse_args()
 
     questions = retrieval_questions()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     extra = dict(kv.split("=", 1) for kv in args.server_env)
-    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", HF_HUB_OFFLINE="1", **extra)
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "faqbot"), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-rebuild"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    names = ["after", "before"] if args.before is not None else ["after"]
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     run_load = raw_load if args.client == "raw" else load
+    result: dict[str, Any] = {"client": args.client, "server_env": extra, "rounds": []}
     try:
-        ready_s = wait_ready(url)
-        wait_ui(url)
-        result: dict[str, object] = {
-            "ready_s": ready_s,
-            "client": args.client,
-            "server_env": extra,
-            "ceiling_before": ceiling(questions),
-        }
-        asyncio.run(run_load(url, questions, 4, 64))  # warm-up
-        result["server_rss_mb_after_warmup"] = rss_mb(server.pid)
-        runs = []
-        for c in args.clients:
-            server_cpu, own_cpu = cpu_seconds(server.pid), own_cpu_seconds()
-            run = asyncio.run(run_load(url, questions, c, max(args.requests, 4 * c)))
-            answered = max(1, int(run["requests"] - run["errors"]))
-            run["server_cpu_ms_per_answer"] = (cpu_seconds(server.pid) - server_cpu) * 1000 / answered
-            run["client_cpu_ms_per_answer"] = (own_cpu_seconds() - own_cpu) * 1000 / answered
-            runs.append(run)
-        result["runs"] = runs
-        result["server_rss_mb_after_load"] = rss_mb(server.pid)
-        result["ceiling_after"] = ceiling(questions)
+        for name in names:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            servers[name] = (start(port, args.before if name == "before" else None, extra), url)
+            result[f"{name}_ready_s"] = wait_ready(url)
+            wait_ui(url)
+            asyncio.run(run_load(url, questions, 4, 64))  # warm-up
+            result[f"{name}_rss_mb_after_warmup"] = rss_mb(servers[name][0].pid)
+        for r in range(args.rounds):
+            ceil = ceiling(questions, 0.6)
+            single = max(v for k, v in ceil.items() if k.startswith("t"))
+            lanes = max(v for k, v in ceil.items() if k.startswith("lanes"))
+            rnd: dict[str, Any] = {"ceiling": ceil, "single_call_qps": single, "two_lane_qps": lanes}
+            for name in names if r % 2 == 0 else names[::-1]:
+                proc, url = servers[name]
+                levels = []
+                for c in args.clients:
+                    server_cpu, own_cpu = cpu_seconds(proc.pid), own_cpu_seconds()
+                    run = asyncio.run(run_load(url, questions, c, max(args.requests, 4 * c)))
+                    answered = max(1, int(run["requests"] - run["errors"]))
+                    run["server_cpu_ms_per_answer"] = (cpu_seconds(proc.pid) - server_cpu) * 1000 / answered
+                    run["client_cpu_ms_per_answer"] = (own_cpu_seconds() - own_cpu) * 1000 / answered
+                    run["ratio_to_ceiling"] = run["answers_per_s"] / single
+                    run["ratio_to_two_lanes"] = run["answers_per_s"] / lanes
+                    levels.append(run)
+                rnd[name] = levels
+            result["rounds"].append(rnd)
+            print(f"round {r + 1}: ceiling {single:.0f} q/s (one call), {lanes:.0f} q/s (two lanes)", flush=True)
+        for name in names:
+            result[f"{name}_rss_mb_after_load"] = rss_mb(servers[name][0].pid)
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=15)
 
-    for when in ("before", "after"):
-        ceil = result[f"ceiling_{when}"]
-        assert isinstance(ceil, dict)
-        print(f"model ceiling {when}: " + ", ".join(f"{k} {v:.0f}" for k, v in ceil.items()))
+    def med(values: list[float]) -> float:
+        return float(statistics.median(values))
+
+    rounds = result["rounds"]
+    singles = [rnd["single_call_qps"] for rnd in rounds]
+    lanes_all = [rnd["two_lane_qps"] for rnd in rounds]
     print(
-        f"server RSS after warm-up {result['server_rss_mb_after_warmup']:.0f} MB, "
-        f"after load {result['server_rss_mb_after_load']:.0f} MB"
+        f"model ceiling (best batched encode, one call at a time, batch 8/16/32 x 1/2 threads): median "
+        f"{med(singles):.0f} q/s [{min(singles):.0f}-{max(singles):.0f}]; two one-thread calls at once: "
+        f"{med(lanes_all):.0f} q/s [{min(lanes_all):.0f}-{max(lanes_all):.0f}]"
     )
-    best = max(
-        v
-        for when in ("before", "after")
-        for k, v in result[f"ceiling_{when}"].items()  # type: ignore[attr-defined]
-        if "_batch_" in k
-    )
-    result["ceiling_best_batch_qps"] = best
-    print(f"client: {args.client}; server settings: {extra or 'defaults'}")
-    print(
-        "clients  answers/s  p50 ms  p95 ms  p99 ms  errors  server/client CPU ms per answer"
-        f"  x ceiling (best, {best:.0f} q/s)"
-    )
-    for r in runs:
-        ratio = r["answers_per_s"] / best
-        r["ratio_to_ceiling"] = ratio
+    for name in names:
         print(
-            f"{r['clients']:>7}  {r['answers_per_s']:>9.1f}  {r['p50_ms']:>6.1f}  {r['p95_ms']:>6.1f}  "
-            f"{r['p99_ms']:>6.1f}  {r['errors']:>6}  {r['server_cpu_ms_per_answer']:>8.2f} / "
-            f"{r['client_cpu_ms_per_answer']:<5.2f}  {ratio:.2f}"
+            f"{name}: RSS after warm-up {result[f'{name}_rss_mb_after_warmup']:.0f} MB, "
+            f"after load {result[f'{name}_rss_mb_after_load']:.0f} MB"
         )
+    print(f"client: {args.client}; server settings: {extra or 'defaults'}; medians of {len(rounds)} rounds")
+    print(
+        "server  clients  answers/s  p50 ms  p95 ms  errors  CPU ms/answer server/client"
+        "  x ceiling [range]  x two lanes"
+    )
+    summary: dict[str, Any] = {}
+    for name in names:
+        for k, c in enumerate(args.clients):
+            runs = [rnd[name][k] for rnd in rounds]
+            ratios = [x["ratio_to_ceiling"] for x in runs]
+            row = {
+                "answers_per_s": med([x["answers_per_s"] for x in runs]),
+                "p50_ms": med([x["p50_ms"] for x in runs]),
+                "p95_ms": med([x["p95_ms"] for x in runs]),
+                "errors": sum(int(x["errors"]) for x in runs),
+                "server_cpu_ms_per_answer": med([x["server_cpu_ms_per_answer"] for x in runs]),
+                "client_cpu_ms_per_answer": med([x["client_cpu_ms_per_answer"] for x in runs]),
+                "ratio_to_ceiling": med(ratios),
+                "ratio_min": min(ratios),
+                "ratio_max": max(ratios),
+                "ratio_to_two_lanes": med([x["ratio_to_two_lanes"] for x in runs]),
+            }
+            summary[f"{name}_{c}"] = row
+            print(
+                f"{name:>6}  {c:>7}  {row['answers_per_s']:>9.1f}  {row['p50_ms']:>6.1f}  {row['p95_ms']:>6.1f}"
+                f"  {row['errors']:>6}  {row['server_cpu_ms_per_answer']:>8.2f} / "
+                f"{row['client_cpu_ms_per_answer']:<5.2f}"
+                f"        {row['ratio_to_ceiling']:.2f} [{row['ratio_min']:.2f}-{row['ratio_max']:.2f}]"
+                f"  {row['ratio_to_two_lanes']:.2f}"
+            )
+    result["summary"] = summary
     print("targets at 32 clients: >= 0.70 x ceiling, p95 <= 100 ms, 0 errors; RSS after warm-up <= 350 MB")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
