@@ -276,20 +276,28 @@ def main() -> int:
     parser.add_argument(
         "--before", type=Path, default=None, help="another checkout served beside this one, interleaved"
     )
+    parser.add_argument(
+        "--before-env", nargs="*", default=None, metavar="FAQBOT_X=v", help="settings for --before instead"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json")
     args = parser.parse_args()
 
     questions = retrieval_questions()
     extra = dict(kv.split("=", 1) for kv in args.server_env)
+    before_env = extra if args.before_env is None else dict(kv.split("=", 1) for kv in args.before_env)
     names = ["after", "before"] if args.before is not None else ["after"]
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     run_load = raw_load if args.client == "raw" else load
     result: dict[str, Any] = {"client": args.client, "server_env": extra, "rounds": []}
+    if args.before is not None:
+        result["before"] = str(args.before)
+        result["before_env"] = before_env
     try:
         for name in names:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            servers[name] = (start(port, args.before if name == "before" else None, extra), url)
+            env = before_env if name == "before" else extra
+            servers[name] = (start(port, args.before if name == "before" else None, env), url)
             result[f"{name}_ready_s"] = wait_ready(url)
             wait_ui(url)
             asyncio.run(run_load(url, questions, 4, 64))  # warm-up
@@ -338,6 +346,8 @@ def main() -> int:
             f"after load {result[f'{name}_rss_mb_after_load']:.0f} MB"
         )
     print(f"client: {args.client}; server settings: {extra or 'defaults'}; medians of {len(rounds)} rounds")
+    if args.before is not None:
+        print(f"before: {args.before} with settings {before_env or 'defaults'}")
     print(
         "server  clients  answers/s  p50 ms  p95 ms  errors  CPU ms/answer server/client"
         "  x ceiling [range]  x two lanes"

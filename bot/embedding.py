@@ -16,12 +16,13 @@ the ONNX export is verified to agree with torch (cosine >= 0.9999, same top-10) 
 :meth:`Embedder.encode_one` calls are joined into one encode call by a fair, failure-isolated
 :class:`~bot.runtime.batcher.MicroBatcher`.
 
-Parallelism on the ONNX runtime (issue 11): across calls rather than inside one. ``lanes`` encode calls run
-at once (micro-batches of concurrent questions; the batches of a bulk encode such as an index build), each
-with ``threads`` intra-op threads; by default one lane per core (at most 2) and one thread per lane. On the
-2-core machines here one thread per call costs ~4.4 ms of CPU per question against ~6 ms with two (which
-synchronise, and spin-wait at the end of every parallel section), so two one-thread lanes encode more per
-second than one two-thread call, and leave a core to the request threads when only one batch is pending.
+Parallelism on the ONNX runtime (issue 11): ``lanes`` encode calls may run at once (micro-batches of
+concurrent questions; the batches of a bulk encode such as an index build), each with ``threads`` intra-op
+threads (0: the cores, at most 2, shared among the lanes). One lane (the default) runs one call at a time
+with every core inside it; ``lanes=0`` gives one lane per core, each with one thread: on the 2-core
+machines here one thread per call costs ~30% less CPU per question than two (which synchronise, and
+spin-wait at the end of parallel sections), but a lone question takes longer, and at 32 clients the served
+throughput was no robustly higher (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class Embedder:
         model_cache: Path | None = None,
         threads: int = 0,
         query_max_tokens: int = 0,
-        lanes: int = 0,
+        lanes: int = 1,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ModelError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
