@@ -111,6 +111,7 @@ class Bot:
             model_cache=s.resolve(s.model_cache) if str(s.model_cache) not in ("", ".") else None,
             threads=s.threads,
             query_max_tokens=s.query_max_tokens,
+            lanes=s.encode_lanes,
         )
         self.docs: list[Document] = []
         self.index: Any = None

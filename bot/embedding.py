@@ -15,6 +15,14 @@ the ONNX export is verified to agree with torch (cosine >= 0.9999, same top-10) 
 :class:`Embedder` is cheap to construct; :meth:`Embedder.load` loads the model explicitly. Concurrent
 :meth:`Embedder.encode_one` calls are joined into one encode call by a fair, failure-isolated
 :class:`~bot.runtime.batcher.MicroBatcher`.
+
+Parallelism on the ONNX runtime (issue 11): ``lanes`` encode calls may run at once (micro-batches of
+concurrent questions; the batches of a bulk encode such as an index build), each with ``threads`` intra-op
+threads (0: the cores, at most 2, shared among the lanes). One lane (the default) runs one call at a time
+with every core inside it; ``lanes=0`` gives one lane per core, each with one thread: on the 2-core
+machines here one thread per call costs ~30% less CPU per question than two (which synchronise, and
+spin-wait at the end of parallel sections), but a lone question takes longer, and at 32 clients the served
+throughput was no robustly higher (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -29,19 +37,22 @@ import numpy as np
 from bot.errors import ModelError
 from bot.runtime.batcher import MicroBatcher
 from bot.runtime.files import ModelFiles, default_cache, resolve_model
-from bot.runtime.onnx import clean_text
+from bot.runtime.onnx import clean_text, default_threads
 from bot.settings import BUNDLED_MODEL
 
 __all__ = ["RUNTIMES", "Embedder", "langchain_embeddings", "model_identity", "resolve_model"]
 
 RUNTIMES = ("onnx", "torch")
+MAX_LANES = 64  # encode lanes and threads: more than any machine here has cores, fewer than a typo's 1000
 
 
 class Encoder(Protocol):
     dimension: int
     description: str
 
-    def encode(self, texts: list[str], batch_size: int = 32, *, max_tokens: int = 0) -> np.ndarray: ...
+    def encode(
+        self, texts: list[str], batch_size: int = 32, *, max_tokens: int = 0, workers: int = 1
+    ) -> np.ndarray: ...
 
 
 def model_identity(model_id: str, quantize: bool) -> str:
@@ -89,9 +100,14 @@ class Embedder:
         model_cache: Path | None = None,
         threads: int = 0,
         query_max_tokens: int = 0,
+        lanes: int = 1,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ModelError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        if not 0 <= int(lanes) <= MAX_LANES:
+            raise ModelError(f"encode lanes {lanes!r} is not 0 (one per core) or a count up to {MAX_LANES}")
+        if not 0 <= int(threads) <= MAX_LANES:
+            raise ModelError(f"encode threads {threads!r} is not 0 (automatic) or a count up to {MAX_LANES}")
         if quantize and runtime != "torch":
             raise ModelError("quantize (int8) needs FAQBOT_RUNTIME=torch; the ONNX runtime is float32 only")
         self.model_name = model
@@ -100,7 +116,10 @@ class Embedder:
         self.precision = precision
         self.runtime = runtime
         self.model_cache = model_cache or default_cache()
-        self.threads = threads
+        # encode calls at once (ONNX; torch calls are serialised by self._lock): 0 = one per core, at most 2
+        self.lanes = 1 if runtime == "torch" else (int(lanes) if lanes > 0 else default_threads())
+        # intra-op threads per call: 0 = the cores (at most 2) shared among the lanes (torch: its default)
+        self.threads = threads if threads > 0 or runtime == "torch" else max(1, default_threads() // self.lanes)
         self.query_max_tokens = max(0, int(query_max_tokens))  # encode_one's questions; 0: the model's limit
         self._encoder: Encoder | None = None
         self.model_id = ""
@@ -109,7 +128,7 @@ class Embedder:
         self.dimension = 0
         self._lock = threading.Lock()  # the torch model is not re-entrant; ORT sessions are
         self.batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(
-            self._encode_batch, batch_max, max(0.0, batch_wait_ms) / 1000.0
+            self._encode_batch, batch_max, max(0.0, batch_wait_ms) / 1000.0, lanes=self.lanes
         )
 
     @property
@@ -156,7 +175,9 @@ class Embedder:
         if self.runtime == "torch":
             with self._lock:
                 arr = self._encoder.encode(cleaned, batch_size, **cap)
-        else:
+        else:  # a bulk encode's batches run in up to ``lanes`` threads (one batch: this thread alone)
+            if self.lanes > 1 and len(cleaned) > batch_size:
+                cap["workers"] = self.lanes
             arr = self._encoder.encode(cleaned, batch_size, **cap)
         arr = np.asarray(arr, dtype=np.float32)
         if arr.shape != (len(cleaned), self.dimension or arr.shape[1]) or not np.isfinite(arr).all():

@@ -186,7 +186,9 @@ class Settings:
         Path(""),
     )
     threads: int = _doc(
-        "Threads one encode call uses (ONNX intra-op, torch's pool); 0 = the CPU count, at most 2.", 0
+        "Threads one encode call uses (ONNX intra-op, torch's pool); 0 = the CPU count, at most 2 (ONNX: "
+        "shared among FAQBOT_ENCODE_LANES).",
+        0,
     )
     # --- issue 9: bounded cost per question ---
     query_max_tokens: int = _doc(
@@ -206,6 +208,17 @@ class Settings:
         "for its commit). When full, answers wait for room: nothing is dropped. A killed process loses "
         "what is still queued (see docs/deployment.md); an orderly stop drains it.",
         10_000,
+    )
+
+    # --- issue 11: throughput at 32 clients ---
+    encode_lanes: int = _doc(
+        "ONNX runtime: encode calls run at once, each on its caller's thread (micro-batches of concurrent "
+        "questions; the batches of an index build); 0 = one per core, at most 2. With FAQBOT_THREADS=0 the "
+        "cores are shared among the lanes: 2 lanes on 2 cores get one intra-op thread each (~30% less CPU "
+        "per question than two threads, but a lone question takes ~1-3 ms longer). Measured at 32 clients "
+        "on a shared 2-core machine it was no robust gain over 1 (benchmarks/README.md), so 1 stays the "
+        "default. The torch runtime encodes one call at a time.",
+        1,
     )
 
     @classmethod

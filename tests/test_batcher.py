@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -132,3 +133,63 @@ def test_a_batch_function_returning_the_wrong_count_is_an_error_for_its_callers(
     b: MicroBatcher[object, int] = MicroBatcher(lambda items: [], batch_max=4)
     with pytest.raises(RuntimeError, match="returned 0 results for 1 items"):
         b.submit(1)
+
+
+def test_two_lanes_run_two_batches_at_once_and_keep_first_in_first_out_order() -> None:
+    """Issue 11: with lanes=2 a second batch starts while the first is still running, never a third; the
+    items queued meanwhile are taken oldest first, batch_max at a time, by whichever lane frees first."""
+    calls: list[list[int]] = []
+    gates: list[threading.Event] = []
+    lock = threading.Lock()
+
+    def fn(items: list[int]) -> list[int]:
+        gate = threading.Event()
+        with lock:
+            calls.append(list(items))
+            gates.append(gate)
+        assert gate.wait(10), "the test never released this batch"
+        return [2 * i for i in items]
+
+    b: MicroBatcher[int, int] = MicroBatcher(fn, batch_max=2, lanes=2)
+    results: dict[int, int] = {}
+
+    def call(i: int) -> None:
+        results[i] = b.submit(i)
+
+    def wait_until(cond: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not cond():
+            assert time.monotonic() < deadline, "timed out waiting for the batcher"
+            time.sleep(0.001)
+
+    threads = []
+    for i in range(7):  # 0 and 1 lead a lane each; 2-6 queue up in this order
+        t = threading.Thread(target=call, args=(i,))
+        t.start()
+        threads.append(t)
+        if i < 2:
+            wait_until(lambda n=i: len(calls) == n + 1)
+        else:
+            wait_until(lambda n=i: len(b._queue) == n - 1)
+    assert calls == [[0], [1]]  # two batches at once, the others wait for a lane
+    for k, expected in enumerate([[2, 3], [4, 5], [6]]):
+        gates[k].set()  # free one lane: the oldest pending item leads the next batch
+        wait_until(lambda n=k: len(calls) == n + 3)
+        assert calls[-1] == expected
+        assert len([g for g in gates if not g.is_set()]) == 2  # never more than two batches at once
+    for g in gates:
+        g.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert results == {i: 2 * i for i in range(7)}
+    assert b.batches == 5 and b._leaders == 0 and not b._queue
+
+
+def test_lanes_serve_many_concurrent_callers_each_their_own_result() -> None:
+    model = Model(0.005)
+    b: MicroBatcher[object, int] = MicroBatcher(model, batch_max=8, lanes=2)
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        results = list(pool.map(b.submit, range(200)))
+    assert results == [2 * i for i in range(200)]
+    assert sum(model.calls) == 200 and max(model.calls) > 1 and max(model.calls) <= 8
+    assert b._leaders == 0 and not b._queue

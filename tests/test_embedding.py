@@ -161,3 +161,45 @@ def test_quantized_model_encodes_close_to_the_full_one() -> None:
     a, b = full.encode(texts), small.encode(texts)
     cosines = (a * b).sum(axis=1)
     assert (cosines > 0.85).all() and (cosines < 0.9999).all()
+
+
+def test_encode_lanes_and_threads_are_checked_and_shared_among_the_cores() -> None:
+    """Issue 11: FAQBOT_ENCODE_LANES (default 1: one call at a time, every core inside it, as before) and
+    FAQBOT_THREADS (0: the cores, at most 2, shared among the lanes); lanes=0 is one lane per core; the
+    torch runtime has one lane; a bad count is an error naming it."""
+    from bot.runtime.onnx import default_threads
+
+    cores = default_threads()
+    default = Embedder()
+    assert (default.lanes, default.threads, default.batcher.lanes) == (1, cores, 1)
+    per_core = Embedder(lanes=0)
+    assert (per_core.lanes, per_core.threads, per_core.batcher.lanes) == (cores, 1, cores)
+    assert (Embedder(lanes=3, threads=2).lanes, Embedder(lanes=3, threads=2).threads) == (3, 2)
+    torch = Embedder(runtime="torch", lanes=2)
+    assert torch.lanes == 1 and torch.batcher.lanes == 1
+    for bad in (-1, 65, 1000):
+        with pytest.raises(ModelError, match=f"lanes {bad}"):
+            Embedder(lanes=bad)
+        with pytest.raises(ModelError, match=f"threads {bad}"):
+            Embedder(threads=bad)
+
+
+def test_settings_pass_the_lanes_to_the_bot_embedder() -> None:
+    from bot import Settings
+    from bot.core import Bot
+
+    assert Bot(Settings()).embedder.lanes == 1
+    two = Bot(Settings.from_env({"FAQBOT_ENCODE_LANES": "2", "FAQBOT_THREADS": "1"})).embedder
+    assert (two.lanes, two.threads, two.batcher.lanes) == (2, 1, 2)
+
+
+@pytest.mark.slow
+def test_a_bulk_encode_split_across_lanes_equals_one_lane() -> None:
+    """An index build's batches run in two threads at once on one-thread sessions: the same vectors, in
+    the same order, as one lane encoding them one batch after another."""
+    texts = [f"Case {i}: how often are eye exams needed{' and why' * (i % 7)}?" for i in range(50)]
+    two = Embedder(lanes=2, threads=1).load()
+    one = Embedder(lanes=1, threads=1).load()
+    a, b = two.encode(texts, batch_size=8), one.encode(texts, batch_size=8)
+    assert a.shape == (50, 384) and np.allclose(a, b, atol=1e-5)
+    assert np.allclose(a[7], one.encode([texts[7]])[0], atol=1e-5)

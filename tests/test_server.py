@@ -292,6 +292,30 @@ def test_ready_and_ask_contract(live: Any, real_bot: Bot) -> None:
 
 
 @pytest.mark.slow
+def test_ask_body_is_the_bytes_fastapi_would_write(live: Any, real_bot: Bot) -> None:
+    """Issue 11: /api/ask renders the Answer dict directly (no jsonable_encoder walk): byte for byte what
+    FastAPI's own serialisation of the returned dict gives, on answers of every route."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    questions = [
+        "How often are eye exams needed?",
+        "What is the capital of France?",
+        "grade 3 rash, what dose?",
+        "what do refs 1 and 2 say",
+        "Ünïcode ✓ question about CPK — “quoted”?",
+    ]
+    routes = set()
+    for q in questions:
+        r = live.post("/api/ask", json={"question": q})
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        expected = JSONResponse(jsonable_encoder(real_bot.ask(q).to_dict())).body
+        assert r.content == expected, q
+        routes.add(r.json()["route"])
+    assert len(routes) >= 3, routes
+
+
+@pytest.mark.slow
 def test_abstains_on_an_unrelated_question(live: Any) -> None:
     a = live.post("/api/ask", json={"question": "What is the capital of France?"}).json()
     assert a["route"] == "abstain" and a["abstained"] and a["citations"] == []

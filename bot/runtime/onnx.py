@@ -143,16 +143,30 @@ class OnnxEncoder:
         del data
         return cls(session, tokenizer_for(files), info, onnx_path)
 
-    def encode(self, texts: list[str], batch_size: int = 32, *, max_tokens: int = 0) -> np.ndarray:
+    def encode(
+        self, texts: list[str], batch_size: int = 32, *, max_tokens: int = 0, workers: int = 1
+    ) -> np.ndarray:
         """Normalised float32 vectors; texts are sorted by length into batches (less padding).
         ``max_tokens`` > 0 embeds each text from its first ``max_tokens`` tokens only ([CLS] and [SEP]
-        included), as the tokenizer's truncation at the model's limit does, only sooner."""
+        included), as the tokenizer's truncation at the model's limit does, only sooner. ``workers`` > 1:
+        the batches run in that many threads at once (the session is thread-safe; each writes its own
+        rows), for a session with fewer intra-op threads than cores."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         step = max(1, batch_size)
-        for start in range(0, len(order), step):
-            rows = order[start : start + step]
+        batches = [order[start : start + step] for start in range(0, len(order), step)]
+
+        def run(rows: list[int]) -> None:
             out[rows] = self._run([clean_text(texts[i]).strip() for i in rows], max_tokens)
+
+        if workers > 1 and len(batches) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
+                list(pool.map(run, batches))  # re-raises the first failure
+        else:
+            for rows in batches:
+                run(rows)
         return out
 
     def _run(self, texts: list[str], max_tokens: int = 0) -> np.ndarray:

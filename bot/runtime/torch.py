@@ -90,10 +90,17 @@ class TorchEncoder:
         return cls(model, dtype, quantize)
 
     def encode(
-        self, texts: list[str], batch_size: int = 32, progress: bool = False, *, max_tokens: int = 0
+        self,
+        texts: list[str],
+        batch_size: int = 32,
+        progress: bool = False,
+        *,
+        max_tokens: int = 0,
+        workers: int = 1,
     ) -> np.ndarray:
         """``max_tokens`` > 0: each text embedded from its first ``max_tokens`` tokens only (the caller
-        serialises calls, so the model's limit is lowered for this call alone)."""
+        serialises calls, so the model's limit is lowered for this call alone). ``workers`` is ignored:
+        torch parallelises inside the call (its own thread pool)."""
         limit = self.model.max_seq_length
         if 0 < max_tokens < limit:
             self.model.max_seq_length = max_tokens
