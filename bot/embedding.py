@@ -119,7 +119,9 @@ class Embedder:
         # encode calls at once (ONNX; torch calls are serialised by self._lock): 0 = one per core, at most 2
         self.lanes = 1 if runtime == "torch" else (int(lanes) if lanes > 0 else default_threads())
         # intra-op threads per call: 0 = the cores (at most 2) shared among the lanes (torch: its default)
-        self.threads = threads if threads > 0 or runtime == "torch" else max(1, default_threads() // self.lanes)
+        self.threads = (
+            threads if threads > 0 or runtime == "torch" else max(1, default_threads() // self.lanes)
+        )
         self.query_max_tokens = max(0, int(query_max_tokens))  # encode_one's questions; 0: the model's limit
         self._encoder: Encoder | None = None
         self.model_id = ""

@@ -163,6 +163,9 @@ PHRASINGS: list[tuple[str, list[dict[str, Any]]]] = [
         "CK 2400 U/L (normal up to 200), creatinine 1.6x baseline",
         [f(R, cpk_uln=12.0, creatinine_baseline=1.6)],
     ),
+    # a share of the baseline is a level, not a rise; a percentage of the ULN with a thousands separator
+    ("CK is 1,150% of ULN and creatinine is 120% of baseline", [f(R, cpk_uln=11.5, creatinine_baseline=1.2)]),
+    ("CPK 12x ULN, creatinine up 60% from baseline", [f(R, cpk_uln=12.0, creatinine_baseline=1.6)]),
     # the kidneys said to be unaffected
     (
         "CK 4x ULN, creatinine normal, no renal problems",

@@ -119,7 +119,12 @@ _RANGE_RE = re.compile(
 )
 # A percentage of the ULN ("CK 1200% of ULN"): a multiple of ULN.
 _PCT_ULN_RE = re.compile(
-    r"(?<![\w.])(?P<num>\d{1,6}(?:\.\d{1,3})?)\s*%\s*(?:of\s+)?(?:the\s+)?(?:uln|upper\s+limit(?:\s+of\s+normal)?)(?![\w])"
+    r"(?<![\w.,])(?P<num>\d{1,3}(?:,\d{3})+|\d{1,6}(?:\.\d{1,3})?)\s*%\s*(?:of\s+)?(?:the\s+)?"
+    r"(?:uln|upper\s+limit(?:\s+of\s+normal)?)(?![\w])"
+)
+# A level written as a share of the baseline ("creatinine is 150% of baseline"): 1.5× — not a 150% rise.
+_PCT_OF_BASELINE_RE = re.compile(
+    r"(?<![\w.,])(?P<num>\d{1,4}(?:\.\d+)?)\s*%\s*of\s+(?:the\s+|her\s+|his\s+|their\s+)?(?:baseline|b/l)(?![\w])"
 )
 # A baseline value and the value now ("baseline 70 umol/L now 125", "0.8 -> 1.4 mg/dL"): their ratio is
 # the multiple of baseline (read next to creatinine only).
@@ -861,6 +866,17 @@ def _scan(question: str, lex: Lexicon) -> _Scan:
                 field="creatinine_baseline",
                 number=_quotient(100 + float(m.group("num")), 100),
                 flag="baseline" in m.group(0) or "b/l" in m.group(0),
+            )
+        )
+    for m in _PCT_OF_BASELINE_RE.finditer(low):
+        cands.append(
+            Mention(
+                "relative",
+                m.start(),
+                m.end(),
+                field="creatinine_baseline",
+                number=_quotient(float(m.group("num")), 100),
+                flag=True,
             )
         )
     for m in _FOLD_WORD_RE.finditer(low):
