@@ -752,7 +752,7 @@ def test_contractions_roles_and_dosage_forms_are_never_what_a_question_asks_abou
         "Why did my oncologist say antibiotic tablets with the first dose? I don't have a rash."
     )
     assert support.missing == ()  # not "don", "oncologist" or "tablet"
-    assert v.support("the pharmacist isn't sure about the capsules").missing == ("sure",)
+    assert v.support("the pharmacist isn't happy about the capsules").missing == ("happy",)
 
 
 def test_a_question_about_the_approach_as_a_whole_is_answered_by_the_opening(real_bot) -> None:
