@@ -33,11 +33,15 @@ def retrieval_questions() -> list[str]:
 
 
 def start_server(
-    port: int, pythonpath: Path | None = None, stderr: Path | None = None
+    port: int,
+    pythonpath: Path | None = None,
+    stderr: Path | None = None,
+    extra: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """``faqbot serve`` on 127.0.0.1:``port`` with the answer cache off, from ``pythonpath`` (another
-    checkout, for a before/after run) or this one; its stderr to ``stderr`` when given."""
-    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", FAQBOT_REBUILD="0", HF_HUB_OFFLINE="1")
+    checkout, for a before/after run) or this one, with ``extra`` settings; its stderr to ``stderr`` when
+    given."""
+    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", FAQBOT_REBUILD="0", HF_HUB_OFFLINE="1", **(extra or {}))
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath.resolve())
     cmd = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, pct, retrieval_questions
+from common import ROOT, pct, retrieval_questions, start_server
 
 
 def free_port() -> int:
@@ -200,16 +200,7 @@ async def raw_load(url: str, questions: list[str], clients: int, total: int) -> 
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
-    elapsed = time.perf_counter() - t0
-    return {
-        "clients": clients,
-        "requests": len(latencies),
-        "answers_per_s": (len(latencies) - errors) / elapsed,
-        "p50_ms": pct(latencies, 50),
-        "p95_ms": pct(latencies, 95),
-        "p99_ms": pct(latencies, 99),
-        "errors": errors,
-    }
+    return summary(clients, latencies, errors, time.perf_counter() - t0)
 
 
 async def load(url: str, questions: list[str], clients: int, total: int) -> dict[str, float]:
@@ -238,6 +229,11 @@ async def load(url: str, questions: list[str], clients: int, total: int) -> dict
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(clients)))
         elapsed = time.perf_counter() - t0
+    return summary(clients, latencies, errors, elapsed)
+
+
+def summary(clients: int, latencies: list[float], errors: int, elapsed: float) -> dict[str, float]:
+    """One load level's figures: answers per second (errors excluded) and latency percentiles."""
     return {
         "clients": clients,
         "requests": len(latencies),
@@ -249,27 +245,14 @@ async def load(url: str, questions: list[str], clients: int, total: int) -> dict
     }
 
 
-def start(port: int, pythonpath: Path | None, extra: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``faqbot serve`` of this checkout (or of ``pythonpath``, a before-checkout) with ``extra`` settings."""
-    env = dict(os.environ, FAQBOT_CACHE_SIZE="0", FAQBOT_REBUILD="0", HF_HUB_OFFLINE="1", **extra)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = str(pythonpath.resolve())
-    cmd = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
-    return subprocess.Popen(
-        [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=pythonpath or ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level and round")
     parser.add_argument("--rounds", type=int, default=3, help="ceiling + every level, repeated (medians)")
-    parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load generator (see above)")
+    parser.add_argument(
+        "--client", choices=("raw", "httpx"), default="raw", help="load generator (see above)"
+    )
     parser.add_argument(
         "--server-env", nargs="*", default=[], metavar="FAQBOT_X=v", help="settings for the server only"
     )
@@ -297,7 +280,7 @@ def main() -> int:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             env = before_env if name == "before" else extra
-            servers[name] = (start(port, args.before if name == "before" else None, env), url)
+            servers[name] = (start_server(port, args.before if name == "before" else None, extra=env), url)
             result[f"{name}_ready_s"] = wait_ready(url)
             wait_ui(url)
             asyncio.run(run_load(url, questions, 4, 64))  # warm-up
@@ -321,7 +304,9 @@ def main() -> int:
                     levels.append(run)
                 rnd[name] = levels
             result["rounds"].append(rnd)
-            print(f"round {r + 1}: ceiling {single:.0f} q/s (one call), {lanes:.0f} q/s (two lanes)", flush=True)
+            print(
+                f"round {r + 1}: ceiling {single:.0f} q/s (one call), {lanes:.0f} q/s (two lanes)", flush=True
+            )
         for name in names:
             result[f"{name}_rss_mb_after_load"] = rss_mb(servers[name][0].pid)
     finally:
