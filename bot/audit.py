@@ -158,6 +158,7 @@ class Auditor:
         self._busy = False  # the writer holds a batch
         self._writer: threading.Thread | None = None
         self._closed = False
+        self._waiting = 0  # callers waiting for room in a full queue (under self._cv)
 
     @classmethod
     def from_settings(cls, s: Settings) -> Auditor:
@@ -218,11 +219,19 @@ class Auditor:
                 item.done.set()
             else:
                 self._start_writer()
-                while len(self._queue) >= self.queue_max:  # back-pressure: wait for room, drop nothing
-                    self._cv.wait()
-                self._queue.append(item)
-                with self.stats.lock:
-                    self.stats.queued = len(self._queue)
+                self._waiting += 1  # flush() waits for callers waiting for room, not only for the queue
+                try:
+                    while len(self._queue) >= self.queue_max and not self._closed:  # back-pressure
+                        self._cv.wait()
+                finally:
+                    self._waiting -= 1
+                if self._closed:  # stopped while this caller waited: fail it visibly, never queue it unseen
+                    item.error = AuditStoreError("the audit trail is closed (the server is stopping)")
+                    item.done.set()
+                else:
+                    self._queue.append(item)
+                    with self.stats.lock:
+                        self.stats.queued = len(self._queue)
                 self._cv.notify_all()
         if item.done.is_set() and item.error is not None:  # closed: nothing will write it
             self._failed([item], item.error)
@@ -294,7 +303,7 @@ class Auditor:
         """Wait until every queued record has been written (or has failed); False if ``timeout`` ran out."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
-            while self._queue or self._busy:
+            while self._queue or self._busy or self._waiting:
                 if self._writer is None or not self._writer.is_alive():
                     return False
                 left = None if deadline is None else deadline - time.monotonic()
