@@ -568,8 +568,8 @@ class HybridSearcher:
         # (Both computed at build by bot.lexical.LexicalTables.compute, stored in the index.)
         self._citing = frozenset(int(i) for i in np.flatnonzero(tables.citing))
         self._citing_only_terms = frozenset(tables.citing_only_terms())
-        self._context_terms = _ContextTerms(self.chunks)  # per row, made when a search asks
-        self._chunk_terms: dict[int, frozenset[str]] = {}  # chunk_terms per row, made when asked
+        self._context_terms = _RowTerms(self.chunks, lambda c: c.context)  # per row, made when a search asks
+        self._chunk_terms = _RowTerms(self.chunks, _indexed_text)  # the tokens a chunk is indexed under
         # each document's opening paragraph (what the document is about), for "(opening)" question types
         first: dict[str, int] = {}
         for i, c in _rows_of_kind(self.chunks, "paragraph"):
@@ -586,16 +586,7 @@ class HybridSearcher:
 
     def chunk_terms(self, row: int) -> frozenset[str]:
         """The tokens a chunk is indexed under (none for a view)."""
-        from bot.views import KIND as VIEW
-
-        terms = self._chunk_terms.get(row)
-        if terms is None:  # kept per row, up to CHUNK_TERMS_CAP rows (a search asks for its few hits)
-            if len(self._chunk_terms) >= CHUNK_TERMS_CAP:
-                self._chunk_terms = {}
-            c = self.chunks[row]
-            terms = frozenset() if c.kind == VIEW else frozenset(tokenize(c.embed_text()))
-            self._chunk_terms[row] = terms
-        return terms
+        return self._chunk_terms[row]
 
     def row_of(self, chunk: Chunk) -> int:
         """The chunk's row in index order."""
@@ -768,7 +759,6 @@ class HybridSearcher:
         return hits
 
 
-CHUNK_TERMS_CAP = 65_536  # rows whose indexed tokens are kept (a bounded cache: 1M rows are never all kept)
 OPENING = "(opening)"  # in question_types.txt: the type is answered by the document's opening paragraph
 TYPE_BONUS = 0.2  # a passage under a heading of the kind a question's type asks for ("why" → "Rationale")
 
@@ -827,14 +817,22 @@ _SENTENCE_END_RE = re.compile(r"[.!](?:\s|$)")
 _UNITS = ("paragraph", "list_item", "list")
 
 
-class _ContextTerms:
-    """``terms[i]``: the tokens of row ``i``'s context, made on first use and kept, up to ``CAP`` rows (a
+def _indexed_text(chunk: Chunk) -> str:
+    """What a chunk is indexed lexically under: its embed text; nothing for a view (a question form)."""
+    from bot.views import KIND as VIEW
+
+    return "" if chunk.kind == VIEW else chunk.embed_text()
+
+
+class _RowTerms:
+    """``terms[i]``: the tokens of ``text_of(chunk i)``, made on first use and kept, up to ``CAP`` rows (a
     search asks for its few candidates; a million rows are never all tokenised, nor all kept)."""
 
     CAP = 65_536
 
-    def __init__(self, chunks: Sequence[Chunk]) -> None:
+    def __init__(self, chunks: Sequence[Chunk], text_of: Callable[[Chunk], str]) -> None:
         self._chunks = chunks
+        self._text_of = text_of
         self._terms: dict[int, frozenset[str]] = {}
 
     def __getitem__(self, i: int) -> frozenset[str]:
@@ -842,7 +840,7 @@ class _ContextTerms:
         if terms is None:
             if len(self._terms) >= self.CAP:
                 self._terms = {}
-            terms = self._terms[i] = frozenset(tokenize(self._chunks[i].context))
+            terms = self._terms[i] = frozenset(tokenize(self._text_of(self._chunks[i])))
         return terms
 
 
