@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from bot.dose.engine import Problem
 from bot.dose.facts import FIELDS, Bound, Facts, format_number
-from bot.dose.rules import RuleSet
+from bot.dose.rules import RuleSet, compare
 from bot.textdist import DeleteIndex, osa_distance
 
 # ---- patterns (on lower-cased, normalized text) --------------------------------------------------------
@@ -1351,15 +1351,8 @@ _BOUND_OP = {
 
 def _satisfies(value: float, cmp: str, bound: float) -> bool:
     """Whether a measured value meets a written bound ("> 10", "at least 1.5", "below 3")."""
-    if cmp in (">", "more than", "greater than", "higher than", "over", "above"):
-        return value > bound
-    if cmp in (">=", "≥", "at least"):
-        return value >= bound
-    if cmp in ("<", "less than", "under", "below"):
-        return value < bound
-    if cmp in ("<=", "≤"):
-        return value <= bound
-    return False
+    op = _BOUND_OP.get(cmp)
+    return op is not None and compare(op, value, bound)
 
 
 def _problem(m: Mention, name: str, message: str) -> Mention:

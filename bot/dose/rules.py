@@ -60,6 +60,11 @@ class Passage:
         return Citation(n, self.id, self.source, s.start, s.end, s.text, self.context, 1.0)
 
 
+def compare(op: str, value: float, threshold: float) -> bool:
+    """``value op threshold`` for a rule file's comparison (gt | ge | lt | le)."""
+    return bool(_OPS[op][1](value, threshold))
+
+
 @dataclass(frozen=True, slots=True)
 class Constraint:
     """One fact's condition: ``grade == 3``, ``aki is True``, ``cpk_uln > 10``."""
@@ -79,7 +84,7 @@ class Constraint:
             return type(actual) is int and actual == self.value
         if isinstance(actual, Bound):  # "CPK > 10× ULN": decided when every value within it agrees
             return actual.decides(self.op, float(self.value))
-        return bool(_OPS[self.op][1](float(actual), float(self.value)))
+        return compare(self.op, float(actual), float(self.value))
 
     def describe(self) -> str:
         if self.field == "grade":
