@@ -128,13 +128,11 @@ def main() -> int:
         return 0
 
     import faiss
-    from scale import synthetic_texts
+    from scale import synthetic_chunks, synthetic_texts
 
     from bot import index as ix
-    from bot.chunking import chunk_id
     from bot.embedding import Embedder
     from bot.lexical import LexicalTables
-    from bot.records import Chunk
 
     rng = np.random.default_rng(0)
     embedder = Embedder().load()
@@ -146,18 +144,7 @@ def main() -> int:
     print(f"building {n:,} chunks (synthetic vectors around 2,000 real ones; real dev questions as queries)")
     t0 = time.perf_counter()
     texts = synthetic_texts(n, rng)
-    chunks = [
-        Chunk(
-            chunk_id("corpus/synthetic.md", i, i + len(t), t),
-            "corpus/synthetic.md",
-            i,
-            i + len(t),
-            t,
-            "Synthetic",
-            "paragraph",
-        )
-        for i, t in enumerate(texts)
-    ]
+    chunks = synthetic_chunks(texts)
     del texts
     chunks_s = time.perf_counter() - t0
     vecs = np.empty((n, dim), dtype=np.float32)

@@ -20,9 +20,13 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from common import ROOT, pct, retrieval_questions
+
+if TYPE_CHECKING:
+    from bot.records import Chunk
 
 
 def seed_units() -> list[str]:
@@ -40,6 +44,18 @@ def synthetic_texts(n: int, rng: np.random.Generator) -> list[str]:
     return [f"{units[a]} (item {i})" for i, a in enumerate(picks)]
 
 
+def synthetic_chunks(texts: list[str]) -> list[Chunk]:
+    """One paragraph chunk per text of a synthetic corpus file, at consecutive offsets."""
+    from bot.chunking import chunk_id
+    from bot.records import Chunk
+
+    source = "corpus/synthetic.md"
+    return [
+        Chunk(chunk_id(source, i, i + len(t), t), source, i, i + len(t), t, "Synthetic", "paragraph")
+        for i, t in enumerate(texts)
+    ]
+
+
 def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -51,10 +67,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from bot import index as ix
-    from bot.chunking import chunk_id
     from bot.embedding import Embedder
     from bot.lexical import LexicalTables
-    from bot.records import Chunk
     from bot.retrieval import HybridSearcher
 
     rng = np.random.default_rng(0)
@@ -88,18 +102,7 @@ def main() -> int:
         print(f"\n== {n:,} chunks")
         t_text = time.perf_counter()
         sizes_texts = texts if n == real_n else synthetic_texts(n, rng)
-        chunks = [
-            Chunk(
-                chunk_id("corpus/synthetic.md", i, i + len(t), t),
-                "corpus/synthetic.md",
-                i,
-                i + len(t),
-                t,
-                "Synthetic",
-                "paragraph",
-            )
-            for i, t in enumerate(sizes_texts)
-        ]
+        chunks = synthetic_chunks(sizes_texts)
         t_text = time.perf_counter() - t_text
         if n == real_n:
             vecs = real_vecs
@@ -118,7 +121,9 @@ def main() -> int:
         index, kind, params = ix.make_faiss_index(np.ascontiguousarray(vecs, dtype=np.float32))
         index_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        tables = LexicalTables.compute(chunks)  # BM25 and the per-chunk flags (stored in the index since format 3)
+        tables = LexicalTables.compute(
+            chunks
+        )  # BM25 and the per-chunk flags (stored in the index since format 3)
         lexical_s = time.perf_counter() - t0
         tmp = Path(tempfile.mkdtemp(prefix="faqbot-scale-"))
         try:
